@@ -1,0 +1,165 @@
+"""Client options: one immutable value, resolved once from arguments and environment.
+
+``api_key`` comes from the argument or ``$PULSE_API_KEY``; ``base_url`` from
+the argument, ``$PULSE_BASE_URL`` or the API's production URL. Plain
+``http://`` is accepted only for loopback hosts. The key never appears in a
+repr.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from pulse_async._core._validation import check_header_value
+from pulse_async.errors import ValidationError
+
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "PULSEWAVE_BASE_URL",
+    "PULSE_BASE_URL",
+    "ClientOptions",
+    "Timeout",
+    "is_loopback_host",
+    "resolve_options",
+]
+
+PULSE_BASE_URL = "https://api.pulse.io/v2"
+PULSEWAVE_BASE_URL = "https://api.pulsewave.dev/v1"
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 100
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValidationError(f"must be a positive number of seconds, got {value!r}",
+                              field=f"timeout.{attribute.name}")
+
+
+@attrs.frozen(kw_only=True)
+class Timeout:
+    """Timeouts in seconds.
+
+    ``connect``: to open a connection (pool wait included); ``read``: between
+    two reads of a response; ``total``: the whole call, every retry and every
+    wait included — no call outlives it.
+    """
+
+    connect: float = attrs.field(default=5.0, validator=_positive)
+    read: float = attrs.field(default=30.0, validator=_positive)
+    total: float = attrs.field(default=60.0, validator=_positive)
+
+    @classmethod
+    def coerce(cls, value: Timeout | float | int | None) -> Timeout:
+        """A ``Timeout`` from a number (the total deadline) or ``None`` (defaults)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError("must be a number of seconds or a Timeout", field="timeout")
+        total = float(value)
+        return cls(connect=min(5.0, total), read=min(30.0, total), total=total)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"must be an absolute http(s) URL, got {url!r}", field="base_url")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValidationError(
+            "plain http:// is only allowed for loopback hosts; use https://", field="base_url"
+        )
+    if parts.query or parts.fragment:
+        raise ValidationError("must not carry a query or fragment", field="base_url")
+    return url.rstrip("/")
+
+
+def _check_api_key(key: str | None) -> str:
+    if key is None:
+        raise ValidationError(
+            "no API key: pass api_key= or set PULSE_API_KEY", field="api_key"
+        )
+    if not isinstance(key, str) or not key.strip():
+        raise ValidationError("must be a non-empty string", field="api_key")
+    check_header_value(key, "api_key")
+    if any(c.isspace() for c in key):
+        raise ValidationError("must not contain whitespace", field="api_key")
+    return key
+
+
+@attrs.frozen(kw_only=True)
+class ClientOptions:
+    """Everything a client was configured with. Replace fields with ``attrs.evolve``."""
+
+    api_key: str = attrs.field(repr=False)
+    base_url: str
+    timeout: Timeout = attrs.field(factory=Timeout)
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    verify_ssl: bool = True
+    default_headers: Mapping[str, str] = attrs.field(factory=dict)
+
+
+def check_max_retries(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError("must be an integer >= 0", field="max_retries")
+    return value
+
+
+def resolve_options(
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    default_base_url: str,
+    timeout: Timeout | float | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    verify_ssl: bool = True,
+    default_headers: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ClientOptions:
+    """Resolve arguments and environment into :class:`ClientOptions`, validating each."""
+    env = os.environ if environ is None else environ
+    key = _check_api_key(api_key if api_key is not None else env.get("PULSE_API_KEY"))
+    url = _check_base_url(base_url or env.get("PULSE_BASE_URL") or default_base_url)
+    if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) \
+            or max_response_bytes < 1:
+        raise ValidationError("must be a positive integer", field="max_response_bytes")
+    if isinstance(max_connections, bool) or not isinstance(max_connections, int) \
+            or max_connections < 1:
+        raise ValidationError("must be a positive integer", field="max_connections")
+    headers = dict(default_headers or {})
+    for name, value in headers.items():
+        check_header_value(name, "default_headers")
+        check_header_value(value, f"default_headers[{name!r}]")
+    return ClientOptions(
+        api_key=key,
+        base_url=url,
+        timeout=Timeout.coerce(timeout),
+        max_retries=check_max_retries(max_retries),
+        max_response_bytes=max_response_bytes,
+        max_connections=max_connections,
+        verify_ssl=bool(verify_ssl),
+        default_headers=headers,
+    )

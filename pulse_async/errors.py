@@ -1,0 +1,224 @@
+"""The one error tree of pulse-sdk.
+
+Every failure a call can end in is one of these; no third-party exception
+(aiohttp, json, cattrs, tenacity) ever escapes a public method::
+
+    PulseError
+    ├── APIError                  the server answered, and said no
+    │   │                         .status .code .message .field .request_id .headers
+    │   ├── AuthenticationError   401
+    │   ├── PermissionDeniedError 403
+    │   ├── NotFoundError         404
+    │   ├── ConflictError         409  (.code tells "conflict", retried, from "invalid_state")
+    │   ├── RateLimitError        429  .retry_after (seconds, float | None)
+    │   └── ServerError           5xx
+    ├── ValidationError           400 from the server, or raised before sending
+    │                             (.field; also a ValueError)
+    └── APIConnectionError        nothing usable came back (network failure, bad body)
+        └── APITimeoutError
+
+Every error carries ``.idempotency_key``: the key the failed call sent (or
+``None`` for calls that send none), so the caller can re-send the same
+operation later without risking a duplicate.
+
+A server-side 400 is a :class:`ValidationError` *and* carries the HTTP
+attributes (``.status``, ``.code``, ``.request_id``…); a client-side one has
+``status`` ``None``. Other statuses without a class of their own (402, 405,
+408 when retries are exhausted, 410, 422, …) are a plain :class:`APIError`.
+
+Nothing here prints the API key: messages come from the server's ``message``
+field or from our own text, and ``headers`` are the *response* headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "ConflictError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PulseError",
+    "RateLimitError",
+    "ServerError",
+    "ValidationError",
+]
+
+
+class PulseError(Exception):
+    """Base class of every error raised by pulse-sdk."""
+
+    idempotency_key: str | None = None
+
+    def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.idempotency_key = idempotency_key
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class _HTTPDetails:
+    """The attributes of an answer from the server (mixed into API errors)."""
+
+    status: int | None
+    code: str | None
+    field: str | None
+    request_id: str | None
+    headers: Mapping[str, str]
+
+    def _set_http(
+        self,
+        *,
+        status: int | None,
+        code: str | None,
+        field: str | None,
+        request_id: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.field = field
+        self.request_id = request_id
+        self.headers = dict(headers or {})
+
+    def _describe(self, message: str) -> str:
+        parts = [message]
+        details = []
+        if self.status is not None:
+            details.append(f"status={self.status}")
+        if self.code:
+            details.append(f"code={self.code}")
+        if self.field:
+            details.append(f"field={self.field}")
+        if self.request_id:
+            details.append(f"request_id={self.request_id}")
+        if details:
+            parts.append("(" + ", ".join(details) + ")")
+        return " ".join(parts)
+
+
+class APIError(_HTTPDetails, PulseError):
+    """The server answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        field: str | None = None,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        super().__init__(message, idempotency_key=idempotency_key)
+        self._set_http(
+            status=status, code=code, field=field, request_id=request_id, headers=headers
+        )
+
+    def __str__(self) -> str:
+        return self._describe(self.message)
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing, malformed or unknown."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key is valid but not allowed to do this (or a rule such as last admin)."""
+
+
+class NotFoundError(APIError):
+    """404: the resource does not exist (or the endpoint is not supported)."""
+
+
+class ConflictError(APIError):
+    """409: ``code == "conflict"`` (same key in flight, retried) or ``"invalid_state"``."""
+
+
+class RateLimitError(APIError):
+    """429: over the rate limit; ``retry_after`` is the server's wait in seconds, if given."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 429,
+        code: str | None = None,
+        field: str | None = None,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status=status,
+            code=code,
+            field=field,
+            request_id=request_id,
+            headers=headers,
+            idempotency_key=idempotency_key,
+        )
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: the server (or a load balancer in front of it) failed."""
+
+
+class ValidationError(_HTTPDetails, PulseError, ValueError):
+    """A field failed validation; ``field`` names it.
+
+    Raised before sending (``status is None``: nothing left the process) or
+    from a server's ``400 validation_failed`` (``status == 400``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        status: int | None = None,
+        code: str | None = "validation_failed",
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        super().__init__(message, idempotency_key=idempotency_key)
+        self._set_http(
+            status=status, code=code, field=field, request_id=request_id, headers=headers
+        )
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return f"{self.field}: {self.message}" if self.field else self.message
+        return self._describe(self.message)
+
+
+class APIConnectionError(PulseError):
+    """No usable answer came back: the connection failed, broke, or the body was unusable.
+
+    The request may or may not have reached the server; a POST carrying an
+    ``idempotency_key`` can be re-sent safely with the same key.
+    """
+
+    def __init__(self, message: str = "connection error", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+class APITimeoutError(APIConnectionError):
+    """A timeout (connect, read, or the call's total deadline) expired."""
+
+    def __init__(self, message: str = "request timed out", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
