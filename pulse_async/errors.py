@@ -33,7 +33,6 @@ field or from our own text, and ``headers`` are the *response* headers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -213,12 +212,24 @@ class APIConnectionError(PulseError):
     ``idempotency_key`` can be re-sent safely with the same key.
     """
 
-    def __init__(self, message: str = "connection error", **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
+    #: Whether asking again could help (``False`` for an unreadable or oversized body).
+    retryable: bool = True
+
+    def __init__(
+        self,
+        message: str = "connection error",
+        *,
+        retryable: bool = True,
+        idempotency_key: str | None = None,
+    ) -> None:
+        super().__init__(message, idempotency_key=idempotency_key)
+        self.retryable = retryable
 
 
 class APITimeoutError(APIConnectionError):
     """A timeout (connect, read, or the call's total deadline) expired."""
 
-    def __init__(self, message: str = "request timed out", **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
+    def __init__(
+        self, message: str = "request timed out", *, idempotency_key: str | None = None
+    ) -> None:
+        super().__init__(message, idempotency_key=idempotency_key)

@@ -1,9 +1,14 @@
 """Client options: one immutable value, resolved once from arguments and environment.
 
 ``api_key`` comes from the argument or ``$PULSE_API_KEY``; ``base_url`` from
-the argument, ``$PULSE_BASE_URL`` or the API's production URL. Plain
-``http://`` is accepted only for loopback hosts. The key never appears in a
-repr.
+the argument, the environment or the API's production URL. Plain ``http://``
+is accepted only for loopback hosts. The key never appears in a repr.
+
+Readings where the SPEC is silent: ``AsyncPulsewave`` looks at
+``$PULSEWAVE_BASE_URL`` before ``$PULSE_BASE_URL``; and a base URL that is a
+bare root (``http://127.0.0.1:8080``) gets the API's version path (``/v2`` or
+``/v1``) appended, so one ``PULSE_BASE_URL`` can point both clients at a
+server that serves both APIs, like the local test server.
 """
 
 from __future__ import annotations
@@ -39,8 +44,10 @@ DEFAULT_MAX_CONNECTIONS = 100
 
 def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not value > 0:
-        raise ValidationError(f"must be a positive number of seconds, got {value!r}",
-                              field=f"timeout.{attribute.name}")
+        raise ValidationError(
+            f"must be a positive number of seconds, got {value!r}",
+            field=f"timeout.{attribute.name}",
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -80,7 +87,10 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _check_base_url(url: str) -> str:
+def _check_base_url(url: str, version_path: str) -> str:
+    if not isinstance(url, str):
+        raise ValidationError("must be a string", field="base_url")
+    check_header_value(url, "base_url")
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"must be an absolute http(s) URL, got {url!r}", field="base_url")
@@ -88,16 +98,18 @@ def _check_base_url(url: str) -> str:
         raise ValidationError(
             "plain http:// is only allowed for loopback hosts; use https://", field="base_url"
         )
-    if parts.query or parts.fragment:
-        raise ValidationError("must not carry a query or fragment", field="base_url")
-    return url.rstrip("/")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValidationError("must not carry credentials, a query or a fragment", field="base_url")
+    url = url.rstrip("/")
+    if not parts.path.strip("/"):
+        # A bare root (the local server serves both APIs on one port): add the API's path.
+        url += version_path
+    return url
 
 
 def _check_api_key(key: str | None) -> str:
     if key is None:
-        raise ValidationError(
-            "no API key: pass api_key= or set PULSE_API_KEY", field="api_key"
-        )
+        raise ValidationError("no API key: pass api_key= or set PULSE_API_KEY", field="api_key")
     if not isinstance(key, str) or not key.strip():
         raise ValidationError("must be a non-empty string", field="api_key")
     check_header_value(key, "api_key")
@@ -131,6 +143,7 @@ def resolve_options(
     api_key: str | None,
     base_url: str | None,
     default_base_url: str,
+    env_base_url: tuple[str, ...] = ("PULSE_BASE_URL",),
     timeout: Timeout | float | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -142,12 +155,20 @@ def resolve_options(
     """Resolve arguments and environment into :class:`ClientOptions`, validating each."""
     env = os.environ if environ is None else environ
     key = _check_api_key(api_key if api_key is not None else env.get("PULSE_API_KEY"))
-    url = _check_base_url(base_url or env.get("PULSE_BASE_URL") or default_base_url)
-    if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) \
-            or max_response_bytes < 1:
+    from_env = next((env[name] for name in env_base_url if env.get(name)), None)
+    version_path = "/" + default_base_url.rstrip("/").rsplit("/", 1)[-1]
+    url = _check_base_url(base_url or from_env or default_base_url, version_path)
+    if (
+        isinstance(max_response_bytes, bool)
+        or not isinstance(max_response_bytes, int)
+        or max_response_bytes < 1
+    ):
         raise ValidationError("must be a positive integer", field="max_response_bytes")
-    if isinstance(max_connections, bool) or not isinstance(max_connections, int) \
-            or max_connections < 1:
+    if (
+        isinstance(max_connections, bool)
+        or not isinstance(max_connections, int)
+        or max_connections < 1
+    ):
         raise ValidationError("must be a positive integer", field="max_connections")
     headers = dict(default_headers or {})
     for name, value in headers.items():

@@ -20,6 +20,7 @@ rule. Readings of the SPEC where it is silent:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -28,8 +29,8 @@ from typing import Any
 from pulse_async.errors import ValidationError
 
 __all__ = [
-    "EMAIL_RE",
     "E164_RE",
+    "EMAIL_RE",
     "check_bool",
     "check_channel",
     "check_email",
@@ -48,8 +49,10 @@ __all__ = [
     "validate_update_user",
 ]
 
-EMAIL_RE = re.compile(r"^[^@\s\"<>(),;:\\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[^@\s\"<>(),;:\\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 SENDER_ID_RE = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
@@ -164,16 +167,19 @@ def check_metadata(
     live = 0
     for key, item in value.items():
         if not isinstance(key, str) or not key or len(key) > MAX_METADATA_KEY_LEN:
-            raise _fail(field, f"keys must be strings of 1 to {MAX_METADATA_KEY_LEN} characters;"
-                               f" got {key!r}")
+            raise _fail(
+                field,
+                f"keys must be strings of 1 to {MAX_METADATA_KEY_LEN} characters; got {key!r}",
+            )
         if item is None and allow_null:
             continue
         if not isinstance(item, str):
             what = "a string or null" if allow_null else "a string"
             raise _fail(field, f"value of {key!r} must be {what}, got {type(item).__name__}")
         if len(item) > MAX_METADATA_VALUE_LEN:
-            raise _fail(field, f"value of {key!r} must be at most {MAX_METADATA_VALUE_LEN}"
-                               " characters")
+            raise _fail(
+                field, f"value of {key!r} must be at most {MAX_METADATA_VALUE_LEN} characters"
+            )
         live += 1
     if live > MAX_METADATA_KEYS:
         raise _fail(field, f"must have at most {MAX_METADATA_KEYS} keys, got {live}")
@@ -310,8 +316,9 @@ def validate_create_message(
             raise _fail("to", f"must be an E.164 number such as +14155550123, got {to!r}")
         check_string(from_, "from")
         if not (E164_RE.match(from_) or SENDER_ID_RE.match(from_)):
-            raise _fail("from", "must be an E.164 number or a sender id of 1 to 11 letters"
-                                " and digits")
+            raise _fail(
+                "from", "must be an E.164 number or a sender id of 1 to 11 letters and digits"
+            )
     else:
         check_string(to, "to")
         check_header_value(to, "to")
@@ -331,7 +338,17 @@ def validate_create_message(
             raise _fail("text", f"is required for {channel} unless template_id is given")
     if html is not None and channel != "email":
         raise _fail("html", "is only allowed on the email channel")
-    if template_data is not None and not isinstance(template_data, Mapping):
-        raise _fail("template_data", "must be an object")
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise _fail("metadata", "must be an object")
+    for name, value in (("template_data", template_data), ("metadata", metadata)):
+        if value is not None:
+            check_json_object(value, name)
+
+
+def check_json_object(value: Any, field: str) -> Mapping[str, Any]:
+    """An object that JSON can carry (string keys; strings, numbers, lists, objects, null)."""
+    if not isinstance(value, Mapping):
+        raise _fail(field, f"must be an object, got {type(value).__name__}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _fail(field, f"must be JSON-serialisable: {exc}") from None
+    return value

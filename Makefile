@@ -1,0 +1,58 @@
+# pulse-sdk: every target creates .venv and installs what it needs itself.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-cli
+BENCH_STAMP := $(VENV)/.installed-bench
+COVERAGE_FLOOR := 95
+
+.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean
+
+help:
+	@echo "make demo   - run the SDK's main job against an embedded local Pulse server"
+	@echo "make test   - lint, type-check, layer contracts, tests with coverage, benchmark smoke"
+	@echo "make bench  - the full benchmark suite (writes benchmarks/RESULTS.md)"
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[cli]'
+	touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+demo: $(DEMO_STAMP)
+	$(BIN)/pulse demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check pulse_async pulse_sync tests benchmarks examples
+	$(BIN)/ruff format --check pulse_async pulse_sync
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report --include='pulse_async/*' --fail-under=$(COVERAGE_FLOOR)
+
+test: lint typecheck imports unit
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache

@@ -1,0 +1,247 @@
+"""Sans-I/O HTTP: building requests and deciphering responses.
+
+:class:`Request` is what a resource method wants sent; :func:`sign` is the one
+place credentials and identifying headers are made; :func:`decipher` is the one
+function that turns (status, headers, body) into data or an exception of the
+error tree. None of it does I/O, so the transport around it is small.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from pulse_async._core._options import ClientOptions
+from pulse_async._core._retry_after import parse_retry_after
+from pulse_async._version import __version__
+from pulse_async.errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    PulseError,
+    RateLimitError,
+    ServerError,
+    ValidationError,
+)
+
+__all__ = [
+    "Request",
+    "decipher",
+    "encode_json",
+    "error_from_response",
+    "header",
+    "path",
+    "sign",
+    "user_agent",
+]
+
+T = TypeVar("T")
+
+#: How deep a JSON document may nest before it is refused unread (ours are 3 deep).
+MAX_JSON_DEPTH = 64
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Request:
+    """An API call to make, relative to the client's base URL.
+
+    ``path`` is already quoted. ``body`` is the JSON body holding only the
+    fields the caller set. ``idempotency_key`` is set for every POST.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str] | None = None
+    body: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+
+
+def path(template: str, *ids: str) -> str:
+    """Fill ``template`` (``"/users/{}"``) with URL-quoted, already validated ids."""
+    return template.format(*(urllib.parse.quote(i, safe="") for i in ids))
+
+
+def user_agent(aiohttp_version: str) -> str:
+    """``pulse-sdk/<version> python/<x.y> aiohttp/<x.y.z>``."""
+    py = ".".join(platform.python_version_tuple()[:2])
+    return f"pulse-sdk/{__version__} python/{py} aiohttp/{aiohttp_version}"
+
+
+def sign(options: ClientOptions, aiohttp_version: str) -> dict[str, str]:
+    """The headers every request carries: credentials and identification, made once.
+
+    The key goes in an ``Authorization`` header we build — never through an
+    HTTP library's ``auth=`` — so there is exactly one place it is written.
+    """
+    headers = dict(options.default_headers)
+    headers["Authorization"] = f"Bearer {options.api_key}"
+    headers["User-Agent"] = user_agent(aiohttp_version)
+    headers["Accept"] = "application/json"
+    return headers
+
+
+def encode_json(body: Mapping[str, Any]) -> bytes:
+    """The compact UTF-8 JSON of a request body."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """``headers[name]``, case-insensitively, for any mapping."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, item in headers.items():
+        if key.lower() == lowered:
+            return item
+    return None
+
+
+def _too_deep(body: bytes) -> bool:
+    # json.loads recurses once per nesting level and raises RecursionError (not
+    # ValueError) past the interpreter's limit; refuse such bodies before parsing.
+    # Brackets inside strings make this conservative, never wrong for our payloads.
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def _load_json(body: bytes) -> Any:
+    """Parse a body; ``ValueError`` for anything that is not sane JSON."""
+    if _too_deep(body):
+        raise ValueError("JSON nested too deeply")
+    try:
+        return json.loads(body)
+    except RecursionError:  # pragma: no cover - _too_deep stops this first
+        raise ValueError("JSON nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"body is not UTF-8: {exc.reason}") from None
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
+    """``(code, message, field, request_id)`` from an error envelope, leniently."""
+    try:
+        payload = _load_json(body) if body else None
+    except ValueError:
+        return None, None, None, None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return None, None, None, None
+
+    def text(key: str) -> str | None:
+        value = error.get(key)
+        return value[:2000] if isinstance(value, str) and value else None
+
+    return text("code"), text("message"), text("field"), text("request_id")
+
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    idempotency_key: str | None = None,
+    now: Callable[[], float] = time.time,
+) -> PulseError:
+    """The error of the tree that an error response means.
+
+    Copes with what is not in the SPEC: an HTML or empty body (a load
+    balancer's 502), a missing envelope, unknown codes and unknown statuses.
+    """
+    code, message, field, request_id = _error_fields(body)
+    request_id = request_id or header(headers, "X-Request-Id")
+    if message is None:
+        message = f"HTTP {status}" + (
+            " (redirects are not followed)" if 300 <= status < 400 else ""
+        )
+    common: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "field": field,
+        "request_id": request_id,
+        "headers": headers,
+        "idempotency_key": idempotency_key,
+    }
+    if status == 400:
+        return ValidationError(message, **common)
+    if status == 429:
+        retry_after = parse_retry_after(header(headers, "Retry-After"), now())
+        return RateLimitError(message, retry_after=retry_after, **common)
+    cls = _STATUS_ERRORS.get(status)
+    if cls is None:
+        cls = ServerError if status >= 500 else APIError
+    return cls(message, **common)
+
+
+def decipher(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    structure: Callable[[Any], T] | None,
+    *,
+    idempotency_key: str | None = None,
+) -> T | None:
+    """Turn a response into a model (or ``None`` for a bodiless success) or raise.
+
+    ``structure`` builds the model from parsed JSON (``None``: no body
+    expected). A 2xx whose body is not the JSON object we expect is an
+    :class:`APIConnectionError`: nothing usable came back.
+    """
+    if not 200 <= status < 300:
+        raise error_from_response(status, headers, body, idempotency_key=idempotency_key)
+    if structure is None or status == 204:
+        return None
+    try:
+        payload = _load_json(body)
+        if not isinstance(payload, dict):
+            raise ValueError("expected a JSON object")
+        if idempotency_key is not None:
+            payload["idempotency_key"] = idempotency_key
+        return structure(payload)
+    except Exception as exc:  # any failure to read the body means the same thing
+        raise APIConnectionError(
+            f"the {status} response body could not be read: {_describe(exc)}",
+            retryable=False,
+            idempotency_key=idempotency_key,
+        ) from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

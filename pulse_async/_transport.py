@@ -1,0 +1,190 @@
+"""The transport: the only client-side module that imports aiohttp.
+
+It owns one ``ClientSession`` per client (created lazily, inside the running
+loop), sends a signed :class:`~pulse_async._core._http.Request`, reads the
+body under a size cap and hands back ``(status, headers, body)``. aiohttp's
+exceptions become :class:`~pulse_async.errors.APIConnectionError` or
+:class:`~pulse_async.errors.APITimeoutError` *without* chaining the aiohttp
+object: its repr carries the request headers, and so the API key.
+
+Retries and rate limiting wrap :meth:`Transport.send` in the client; nothing
+here retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Mapping
+
+import aiohttp
+import attrs
+
+from pulse_async._core._http import Request, encode_json, sign
+from pulse_async._core._options import ClientOptions
+from pulse_async.errors import APIConnectionError, APITimeoutError
+
+__all__ = ["RawResponse", "Transport"]
+
+log = logging.getLogger("pulse_async.transport")
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@attrs.frozen(slots=True)
+class RawResponse:
+    """What came back: status, response headers (case-insensitive) and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Transport:
+    """Sends requests for one client over one lazily created ``aiohttp.ClientSession``."""
+
+    def __init__(self, options: ClientOptions) -> None:
+        self._options = options
+        self._base_url = options.base_url
+        self._headers = sign(options, aiohttp.__version__)
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=options.timeout.connect, sock_read=options.timeout.read
+        )
+        self._max_body = options.max_response_bytes
+        if not options.verify_ssl:
+            log.warning("TLS certificate verification is OFF for %s", options.base_url)
+
+    def __repr__(self) -> str:
+        return f"<Transport {self._base_url}>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        ssl_arg: ssl.SSLContext | bool = bool(self._options.verify_ssl)
+        connector = aiohttp.TCPConnector(
+            limit=self._options.max_connections,
+            ssl=ssl_arg,
+            enable_cleanup_closed=False,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=True,
+            trust_env=False,
+            raise_for_status=False,
+        )
+
+    def _session_for_loop(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise APIConnectionError("the client is closed", retryable=False)
+        session = self._session
+        if session is None:
+            self._loop = asyncio.get_running_loop()
+            session = self._session = self._new_session()
+        elif self._loop is not asyncio.get_running_loop():
+            raise APIConnectionError(
+                "this client was first used on another event loop; create one client per loop"
+                " (pulse_sync does this for you)",
+                retryable=False,
+            )
+        return session
+
+    async def send(self, request: Request, *, total_timeout: float | None = None) -> RawResponse:
+        """Send ``request`` once; the per-attempt ``total_timeout`` bounds the whole exchange."""
+        session = self._session_for_loop()
+        headers = self._headers
+        data: bytes | None = None
+        if request.body is not None or request.idempotency_key is not None:
+            headers = {**headers, **_JSON_HEADERS}
+            if request.idempotency_key is not None:
+                headers["Idempotency-Key"] = request.idempotency_key
+            if request.body is not None:
+                data = encode_json(request.body)
+        timeout = self._timeout
+        if total_timeout is not None:
+            timeout = aiohttp.ClientTimeout(
+                total=total_timeout,
+                sock_connect=self._options.timeout.connect,
+                sock_read=self._options.timeout.read,
+            )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s%s", request.method, self._base_url, request.path)
+        # The error is built inside ``except`` but raised outside it, so it carries no
+        # ``__context__``: the aiohttp exception (whose repr shows the request headers,
+        # the key among them) must not travel with it.
+        error: APIConnectionError
+        try:
+            async with session.request(
+                request.method,
+                self._base_url + request.path,
+                params=request.query,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                timeout=timeout,
+            ) as response:
+                body = await self._read(response)
+                return RawResponse(response.status, response.headers, body)
+        except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ConnectionTimeoutError):
+            error = APITimeoutError(f"{request.method} {request.path} timed out")
+        except aiohttp.ClientError as exc:
+            error = APIConnectionError(
+                f"{request.method} {request.path} failed: {_safe_description(exc)}"
+            )
+        except OSError as exc:
+            error = APIConnectionError(
+                f"{request.method} {request.path} failed: {type(exc).__name__}"
+            )
+        error.idempotency_key = request.idempotency_key
+        raise error
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        limit = self._max_body
+        length = response.content_length
+        if length is not None and length > limit:
+            response.close()
+            raise APIConnectionError(
+                f"response body of {length} bytes is over the {limit}-byte limit",
+                retryable=False,
+            )
+        if length is not None and "Content-Encoding" not in response.headers:
+            # The common case: one read of a known, small, uncompressed body.
+            body = await response.content.read()
+            if len(body) > limit:  # pragma: no cover - a server lying about its length
+                response.close()
+                raise APIConnectionError(
+                    f"response body over the {limit}-byte limit", retryable=False
+                )
+            return body
+        chunks = bytearray()
+        async for chunk in response.content.iter_any():
+            chunks += chunk
+            if len(chunks) > limit:
+                # close(), not release(): drop the connection rather than drain the rest.
+                response.close()
+                raise APIConnectionError(
+                    f"response body over the {limit}-byte limit", retryable=False
+                )
+        return bytes(chunks)
+
+    async def aclose(self) -> None:
+        """Close the session and its connections; safe to call twice."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+def _safe_description(exc: BaseException) -> str:
+    """Describe an aiohttp exception without its request info (which holds headers)."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{type(exc).__name__} (status {exc.status})"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

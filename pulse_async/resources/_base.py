@@ -1,0 +1,22 @@
+"""What a resource needs from its client: a way to make one call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from pulse_async._core._http import Request
+
+__all__ = ["Requester"]
+
+T = TypeVar("T")
+
+
+class Requester(Protocol):
+    """The client, as seen by a resource."""
+
+    async def _call(self, request: Request, structure: Callable[[Any], T]) -> T:
+        """Send ``request`` (with retries and limits) and structure the answer."""
+
+    async def _call_empty(self, request: Request) -> None:
+        """Send ``request``; the answer has no body."""

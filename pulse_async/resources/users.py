@@ -1,0 +1,83 @@
+"""``pulse.users``: list, create (invite), update and delete workspace users."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+
+from pulse_async._core import _endpoints as ep
+from pulse_async._pager import AsyncPager
+from pulse_async.models import Page, User
+from pulse_async.resources._base import Requester
+from pulse_async.resources._structures import STRUCTURE_USER, STRUCTURE_USER_PAGE
+
+__all__ = ["AsyncUsers"]
+
+
+class AsyncUsers:
+    """Workspace users (Pulse v2 ``/users``)."""
+
+    def __init__(self, client: Requester) -> None:
+        self._client = client
+
+    def list(
+        self, *, limit: int | None = None, status: str | None = None, q: str | None = None
+    ) -> AsyncPager[User]:
+        """Users, newest first, fetched a page at a time as you iterate.
+
+        ``limit`` is the page size (1–100); ``status`` filters (``active``,
+        ``inactive``, ``pending``); ``q`` searches name and email. Arguments
+        are checked now, before any request::
+
+            async for user in pulse.users.list(status="active"):
+                ...
+        """
+        ep.list_users(limit=limit, cursor=None, status=status, q=q)
+        return AsyncPager(partial(self._page, limit=limit, status=status, q=q))
+
+    async def _page(
+        self, cursor: str | None, *, limit: int | None, status: str | None, q: str | None
+    ) -> Page[User]:
+        request = ep.list_users(limit=limit, cursor=cursor, status=status, q=q)
+        return await self._client._call(request, STRUCTURE_USER_PAGE)
+
+    async def create(
+        self,
+        *,
+        email: str,
+        role: str,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> User:
+        """Invite a user; they start ``pending``. Needs an admin key.
+
+        ``metadata`` is a flat map of strings (at most 50 keys)::
+
+            user = await pulse.users.create(email="ada@example.com", role="editor")
+        """
+        request = ep.create_user(
+            email=email, role=role, name=name, metadata=metadata, idempotency_key=idempotency_key
+        )
+        return await self._client._call(request, STRUCTURE_USER)
+
+    async def update(
+        self,
+        user_id: str,
+        *,
+        role: str | None = None,
+        name: str | None = None,
+        metadata: Mapping[str, str | None] | None = None,
+    ) -> User:
+        """Change only the fields given. ``metadata`` is merged; a ``None`` value removes a key.
+
+        Demoting the last admin is refused (``PermissionDeniedError``)::
+
+            await pulse.users.update(user.id, metadata={"team": "ops", "old": None})
+        """
+        request = ep.update_user(user_id, role=role, name=name, metadata=metadata)
+        return await self._client._call(request, STRUCTURE_USER)
+
+    async def delete(self, user_id: str) -> None:
+        """Delete a user, revoking their sessions and keys. Not the last admin."""
+        await self._client._call_empty(ep.delete_user(user_id))
