@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from pulse_async._core._http import Request
@@ -14,6 +14,9 @@ T = TypeVar("T")
 
 class Requester(Protocol):
     """The client, as seen by a resource."""
+
+    _clock: Callable[[], float]
+    _sleep: Callable[[float], Awaitable[None]]
 
     async def _call(self, request: Request, structure: Callable[[Any], T]) -> T:
         """Send ``request`` (with retries and limits) and structure the answer."""

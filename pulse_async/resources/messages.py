@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
+import attrs
+
+from pulse_async._batch import DEFAULT_CONCURRENCY, Batch, ProgressCallback
 from pulse_async._core import _endpoints as ep
+from pulse_async._polling import wait_for_status
 from pulse_async.models import Message, MessageReceipt
 from pulse_async.resources._base import Requester
 from pulse_async.resources._structures import STRUCTURE_MESSAGE, STRUCTURE_RECEIPT
 
-__all__ = ["AsyncMessages"]
+__all__ = ["AsyncMessages", "SendParams"]
+
+
+@attrs.frozen(kw_only=True)
+class SendParams:
+    """One item of :meth:`AsyncMessages.send_many`: the arguments of ``messages.send``."""
+
+    to: Sequence[str]
+    subject: str
+    body: str
+    thread_id: str | None = None
+    send_at: datetime | str | None = None
+    idempotency_key: str | None = None
 
 
 class AsyncMessages:
@@ -54,3 +71,65 @@ class AsyncMessages:
     async def retrieve(self, message_id: str) -> Message:
         """A message with its current delivery ``status``."""
         return await self._client._call(ep.retrieve_message(message_id), STRUCTURE_MESSAGE)
+
+    async def wait(
+        self,
+        message_id: str,
+        *,
+        until: Collection[str] | None = None,
+        timeout: float = 60.0,
+        poll_interval: float = 0.5,
+    ) -> Message:
+        """Poll until the message reaches a status in ``until`` (default: a final one).
+
+        Polls back off from ``poll_interval`` up to 5 s. Raises
+        ``APITimeoutError`` after ``timeout`` seconds; returns early if the
+        message reaches a final status outside ``until``::
+
+            message = await pulse.messages.wait(receipt.message_id, timeout=30)
+            print(message.status)  # delivered, bounced, failed or cancelled
+        """
+        return await wait_for_status(
+            self.retrieve,
+            message_id,
+            until=until,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            clock=self._client._clock,
+            sleep=self._client._sleep,
+        )
+
+    def send_many(
+        self,
+        items: Iterable[SendParams | dict[str, Any]] | AsyncIterable[SendParams | dict[str, Any]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        batch_id: str | None = None,
+        key: Callable[[int, Any], str] | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress: bool = False,
+    ) -> Batch[MessageReceipt]:
+        """Send many messages, at most ``concurrency`` at a time; one outcome per item.
+
+        Each item is a mapping (or :class:`SendParams`) of ``send``'s
+        arguments. ``await`` the batch for a list of outcomes in input order —
+        a ``MessageReceipt`` or the ``PulseError`` that item raised — or
+        stream them with ``async for``. With ``batch_id``, item *i* is sent
+        with Idempotency-Key ``"<batch_id>:<i>"``, so re-running a crashed
+        batch sends nothing twice. ``on_progress(done, total, failed)`` is
+        called as items finish; ``progress=True`` shows a tqdm bar::
+
+            outcomes = await pulse.messages.send_many(
+                ({"to": [u], "subject": "Digest", "body": text} for u in user_ids),
+                concurrency=64, batch_id="digest-2024-11-14",
+            )
+        """
+        return Batch(
+            self.send,
+            items,
+            concurrency=concurrency,
+            batch_id=batch_id,
+            key=key,
+            on_progress=on_progress,
+            progress=progress,
+        )

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
+import attrs
+
+from pulse_async._batch import DEFAULT_CONCURRENCY, Batch, ProgressCallback
 from pulse_async._core import _endpoints as ep
+from pulse_async._polling import wait_for_status
 from pulse_async.models import Message
 from pulse_async.resources._base import Requester
 from pulse_async.resources._structures import STRUCTURE_MESSAGE
 
-__all__ = ["AsyncPulsewaveMessages"]
+__all__ = ["AsyncPulsewaveMessages", "CreateParams"]
+
+
+@attrs.frozen(kw_only=True)
+class CreateParams:
+    """One item of :meth:`AsyncPulsewaveMessages.create_many`: ``create``'s arguments."""
+
+    channel: str
+    to: str
+    from_: str
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    template_id: str | None = None
+    template_data: Mapping[str, Any] | None = None
+    metadata: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
 
 
 class AsyncPulsewaveMessages:
@@ -67,3 +87,56 @@ class AsyncPulsewaveMessages:
         """Cancel a message still ``queued``; otherwise ``ConflictError`` (``invalid_state``)."""
         request = ep.cancel_pulsewave_message(message_id, idempotency_key=idempotency_key)
         return await self._client._call(request, STRUCTURE_MESSAGE)
+
+    async def wait(
+        self,
+        message_id: str,
+        *,
+        until: Collection[str] | None = None,
+        timeout: float = 60.0,
+        poll_interval: float = 0.5,
+    ) -> Message:
+        """Poll until the message reaches a status in ``until`` (default: a final one).
+
+        Polls back off from ``poll_interval`` up to 5 s. Raises
+        ``APITimeoutError`` after ``timeout`` seconds; returns early if the
+        message reaches a final status outside ``until``.
+        """
+        return await wait_for_status(
+            self.retrieve,
+            message_id,
+            until=until,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            clock=self._client._clock,
+            sleep=self._client._sleep,
+        )
+
+    def create_many(
+        self,
+        items: Iterable[CreateParams | dict[str, Any]]
+        | AsyncIterable[CreateParams | dict[str, Any]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        batch_id: str | None = None,
+        key: Callable[[int, Any], str] | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress: bool = False,
+    ) -> Batch[Message]:
+        """Create many messages, at most ``concurrency`` at a time; one outcome per item.
+
+        Each item is a mapping (or :class:`CreateParams`) of ``create``'s
+        arguments. Same semantics as ``AsyncPulse.messages.send_many``:
+        outcomes in input order (the ``Message`` or the ``PulseError``),
+        ``batch_id`` for crash-safe re-runs, ``on_progress`` and ``progress``.
+        """
+        return Batch(
+            self.create,
+            items,
+            concurrency=concurrency,
+            batch_id=batch_id,
+            key=key,
+            on_progress=on_progress,
+            progress=progress,
+            description="creating",
+        )

@@ -1,0 +1,215 @@
+"""Fan-out: many calls of one method, bounded, ordered, crash-safe to re-run.
+
+:class:`Batch` streams items from any iterable or async iterable, keeps at most
+``concurrency`` calls in flight (through the client's limiter and retry
+budget, since each item is an ordinary call) and hands back one outcome per
+item, in input order: the call's result, or the :class:`PulseError` it
+raised. One item's failure never stops the others.
+
+Only a bounded window of items is in the air at once (``4 × concurrency``
+pending outcomes), so memory stays flat however long the input is, as long
+as the caller streams the outcomes (``async for``) rather than collecting them
+(``await``).
+
+With a ``batch_id`` every item's Idempotency-Key is derived from the batch
+id and the item's position (``"<batch_id>:<index>"``), or from a caller's
+``key=`` function: re-running a batch that crashed halfway, within the
+server's 24-hour idempotency window, replays what was already sent instead of
+sending it twice. An item's own ``idempotency_key`` always wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+)
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from pulse_async._core._validation import check_idempotency_key, check_int_range
+from pulse_async.errors import PulseError, ValidationError
+
+__all__ = ["Batch", "ProgressCallback"]
+
+log = logging.getLogger("pulse_async.batch")
+
+R = TypeVar("R")
+
+#: ``on_progress(done, total_or_None, failed)``
+ProgressCallback = Callable[[int, int | None, int], object]
+
+DEFAULT_CONCURRENCY = 16
+MAX_CONCURRENCY = 1024
+
+
+def _kwargs_of(item: Any, index: int) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        return dict(item)
+    if attrs.has(type(item)):
+        return {k: v for k, v in attrs.asdict(item, recurse=False).items() if v is not None}
+    raise ValidationError(
+        f"each item must be a mapping or a params object, got {type(item).__name__}",
+        field=f"items[{index}]",
+    )
+
+
+class Batch(Generic[R]):
+    """A fan-out in progress: ``await`` it for a list, or ``async for`` over it to stream.
+
+    Example::
+
+        outcomes = await pulse.messages.send_many(items, concurrency=64, batch_id="digest-42")
+        failed = [o for o in outcomes if isinstance(o, PulseError)]
+
+        async with contextlib.aclosing(pulse.messages.send_many(items).stream()) as stream:
+            async for outcome in stream:
+                ...
+    """
+
+    def __init__(
+        self,
+        call: Callable[..., Awaitable[R]],
+        items: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        batch_id: str | None = None,
+        key: Callable[[int, Any], str] | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress: bool = False,
+        description: str = "sending",
+    ) -> None:
+        check_int_range(concurrency, "concurrency", 1, MAX_CONCURRENCY)
+        if batch_id is not None:
+            # ":<index>" must still fit the 255-character key.
+            check_idempotency_key(batch_id, "batch_id")
+            if len(batch_id) > 200:
+                raise ValidationError("must be at most 200 characters", field="batch_id")
+        if batch_id is not None and key is not None:
+            raise ValidationError("give batch_id or key, not both", field="key")
+        self._call = call
+        self._items = items
+        self._concurrency = concurrency
+        self._batch_id = batch_id
+        self._key = key
+        self._on_progress = on_progress
+        self._progress = progress
+        self._description = description
+        self._started = False
+        try:
+            self.total: int | None = len(items)  # type: ignore[arg-type]
+        except TypeError:
+            self.total = None
+        #: Items finished so far, and how many of them failed.
+        self.done = 0
+        self.failed = 0
+
+    def __await__(self) -> Generator[Any, None, list[R | PulseError]]:
+        return self.collect().__await__()
+
+    async def collect(self) -> list[R | PulseError]:
+        """Run the whole batch; the outcomes in input order."""
+        outcomes: list[R | PulseError] = []
+        stream = self.stream()
+        try:
+            async for outcome in stream:
+                outcomes.append(outcome)
+        finally:
+            await stream.aclose()
+        return outcomes
+
+    def __aiter__(self) -> AsyncGenerator[R | PulseError, None]:
+        return self.stream()
+
+    def _key_for(self, index: int, item: Any) -> str | None:
+        if self._batch_id is not None:
+            return f"{self._batch_id}:{index}"
+        if self._key is not None:
+            return check_idempotency_key(self._key(index, item), "key")
+        return None
+
+    async def _one(self, index: int, item: Any, gate: asyncio.Semaphore) -> R | PulseError:
+        try:
+            kwargs = _kwargs_of(item, index)
+            if "idempotency_key" not in kwargs or kwargs["idempotency_key"] is None:
+                derived = self._key_for(index, item)
+                if derived is not None:
+                    kwargs["idempotency_key"] = derived
+            async with gate:
+                outcome: R | PulseError = await self._call(**kwargs)
+        except PulseError as exc:
+            outcome = exc
+            self.failed += 1
+        except TypeError as exc:
+            # An item with a field the method does not take.
+            outcome = ValidationError(str(exc), field=f"items[{index}]")
+            self.failed += 1
+        self.done += 1
+        if self._on_progress is not None:
+            self._on_progress(self.done, self.total, self.failed)
+        return outcome
+
+    async def stream(self) -> AsyncGenerator[R | PulseError, None]:
+        """Yield one outcome per item, in input order, as they become available."""
+        if self._started:
+            raise RuntimeError("a batch runs once; call send_many again to re-run it")
+        self._started = True
+        bar = _progress_bar(self.total, self._description) if self._progress else None
+        gate = asyncio.Semaphore(self._concurrency)
+        window: collections.deque[asyncio.Task[R | PulseError]] = collections.deque()
+        limit = self._concurrency * 4
+        source = _aiter(self._items)
+        exhausted = False
+        index = 0
+        try:
+            while True:
+                while not exhausted and len(window) < limit:
+                    try:
+                        item = await anext(source)
+                    except StopAsyncIteration:
+                        exhausted = True
+                        break
+                    window.append(asyncio.ensure_future(self._one(index, item, gate)))
+                    index += 1
+                if not window:
+                    return
+                outcome = await window.popleft()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(failed=self.failed, refresh=False)
+                yield outcome
+        finally:
+            await source.aclose()
+            for task in window:
+                task.cancel()
+            if window:
+                await asyncio.gather(*window, return_exceptions=True)
+            if bar is not None:
+                bar.close()
+
+
+async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+def _progress_bar(total: int | None, description: str) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        log.warning("progress=True needs tqdm: pip install 'pulse-sdk[progress]'")
+        return None
+    return tqdm(total=total, desc=description, unit="msg")
