@@ -10,6 +10,7 @@ Example::
 The blocking twin of every name lives in :mod:`pulse_sync`.
 """
 
+from pulse_async._batch import Batch
 from pulse_async._client import AsyncPulse, AsyncPulsewave, ClientStats, RetryEvent
 from pulse_async._core._options import ClientOptions, Timeout
 from pulse_async._limiter import LocalRateLimiter, RateLimiter
@@ -40,6 +41,8 @@ from pulse_async.models import (
     User,
     UserStatus,
 )
+from pulse_async.resources.messages import SendParams
+from pulse_async.resources.pulsewave import CreateParams
 
 __all__ = [
     "FINAL_STATUSES",
@@ -51,10 +54,12 @@ __all__ = [
     "AsyncPulse",
     "AsyncPulsewave",
     "AuthenticationError",
+    "Batch",
     "Channel",
     "ClientOptions",
     "ClientStats",
     "ConflictError",
+    "CreateParams",
     "LocalRateLimiter",
     "Message",
     "MessageReceipt",
@@ -67,6 +72,7 @@ __all__ = [
     "RateLimiter",
     "RetryEvent",
     "Role",
+    "SendParams",
     "ServerError",
     "Thread",
     "Timeout",

@@ -138,9 +138,10 @@ class Batch(Generic[R]):
         return None
 
     async def _one(self, index: int, item: Any, gate: asyncio.Semaphore) -> R | PulseError:
+        derived: str | None = None
         try:
             kwargs = _kwargs_of(item, index)
-            if "idempotency_key" not in kwargs or kwargs["idempotency_key"] is None:
+            if kwargs.get("idempotency_key") is None:
                 derived = self._key_for(index, item)
                 if derived is not None:
                     kwargs["idempotency_key"] = derived
@@ -148,11 +149,13 @@ class Batch(Generic[R]):
                 outcome: R | PulseError = await self._call(**kwargs)
         except PulseError as exc:
             outcome = exc
-            self.failed += 1
         except TypeError as exc:
             # An item with a field the method does not take.
             outcome = ValidationError(str(exc), field=f"items[{index}]")
+        if isinstance(outcome, PulseError):
             self.failed += 1
+            if outcome.idempotency_key is None:
+                outcome.idempotency_key = derived
         self.done += 1
         if self._on_progress is not None:
             self._on_progress(self.done, self.total, self.failed)

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from pulse_async._batch import DEFAULT_CONCURRENCY, Batch, ProgressCallback
+from pulse_async._batch import DEFAULT_CONCURRENCY, Batch
 from pulse_async._core import _endpoints as ep
 from pulse_async._polling import wait_for_status
 from pulse_async.models import Message, MessageReceipt
@@ -106,16 +106,16 @@ class AsyncMessages:
         concurrency: int = DEFAULT_CONCURRENCY,
         batch_id: str | None = None,
         key: Callable[[int, Any], str] | None = None,
-        on_progress: ProgressCallback | None = None,
+        on_progress: Callable[[int, int | None, int], object] | None = None,
         progress: bool = False,
     ) -> Batch[MessageReceipt]:
         """Send many messages, at most ``concurrency`` at a time; one outcome per item.
 
         Each item is a mapping (or :class:`SendParams`) of ``send``'s
-        arguments. ``await`` the batch for a list of outcomes in input order —
-        a ``MessageReceipt`` or the ``PulseError`` that item raised — or
-        stream them with ``async for``. With ``batch_id``, item *i* is sent
-        with Idempotency-Key ``"<batch_id>:<i>"``, so re-running a crashed
+        arguments. Outcomes come in input order: the ``MessageReceipt``, or
+        the ``PulseError`` that item raised — one failure never stops the
+        batch. With ``batch_id``, item *i* is sent with Idempotency-Key
+        ``"<batch_id>:<i>"`` (or ``key(i, item)``), so re-running a crashed
         batch sends nothing twice. ``on_progress(done, total, failed)`` is
         called as items finish; ``progress=True`` shows a tqdm bar::
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from pulse_async._batch import DEFAULT_CONCURRENCY, Batch, ProgressCallback
+from pulse_async._batch import DEFAULT_CONCURRENCY, Batch
 from pulse_async._core import _endpoints as ep
 from pulse_async._polling import wait_for_status
 from pulse_async.models import Message
@@ -120,15 +120,23 @@ class AsyncPulsewaveMessages:
         concurrency: int = DEFAULT_CONCURRENCY,
         batch_id: str | None = None,
         key: Callable[[int, Any], str] | None = None,
-        on_progress: ProgressCallback | None = None,
+        on_progress: Callable[[int, int | None, int], object] | None = None,
         progress: bool = False,
     ) -> Batch[Message]:
         """Create many messages, at most ``concurrency`` at a time; one outcome per item.
 
         Each item is a mapping (or :class:`CreateParams`) of ``create``'s
-        arguments. Same semantics as ``AsyncPulse.messages.send_many``:
-        outcomes in input order (the ``Message`` or the ``PulseError``),
-        ``batch_id`` for crash-safe re-runs, ``on_progress`` and ``progress``.
+        arguments. Outcomes come in input order: the ``Message``, or the
+        ``PulseError`` that item raised — one failure never stops the batch.
+        With ``batch_id``, item *i* is sent with Idempotency-Key
+        ``"<batch_id>:<i>"`` (or ``key(i, item)``), so re-running a crashed
+        batch sends nothing twice. ``on_progress(done, total, failed)`` is
+        called as items finish; ``progress=True`` shows a tqdm bar::
+
+            outcomes = await pw.messages.create_many(
+                ({"channel": "sms", "to": n, "from_": "Pulse", "text": code} for n in numbers),
+                concurrency=32, batch_id="otp-run-7",
+            )
         """
         return Batch(
             self.create,

@@ -1,0 +1,219 @@
+"""``Pulse`` and ``Pulsewave``: the blocking twins of ``AsyncPulse`` and ``AsyncPulsewave``.
+
+A sync client owns one async client (through a :class:`~pulse_sync._loop.Binding`)
+and no logic of its own: every method builds the async call in the caller's
+thread and runs it on the loop thread (:func:`pulse_sync._loop.run`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Generic, Self, TypeVar
+
+from pulse_async import (
+    AsyncPulse,
+    AsyncPulsewave,
+    ClientOptions,
+    ClientStats,
+    RateLimiter,
+    RetryEvent,
+    Timeout,
+)
+from pulse_sync._loop import Binding
+from pulse_sync.resources import Messages, PulsewaveMessages, Threads, Users
+
+__all__ = ["Pulse", "Pulsewave"]
+
+A = TypeVar("A", AsyncPulse, AsyncPulsewave)
+
+
+def _same(client: A) -> A:
+    return client
+
+
+class _Client(Generic[A]):
+    """What both sync clients share: the binding, ``with_options`` copies, closing."""
+
+    _binding: Binding[A]
+    _derive: Callable[[A], A]
+    _owner: bool
+    _pid: int
+    _client: A
+
+    # The defaults are AsyncPulse's, spelled out so that they show in signatures and IDEs
+    # (pulse_sync may not import pulse_async's core; test_sync_surface checks they agree).
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int = 2,
+        rate_limit: RateLimiter | str | float | None = None,
+        max_retry_after: float = 60.0,
+        on_retry: Callable[[RetryEvent], object] | None = None,
+        max_response_bytes: int = 10 * 1024 * 1024,
+        max_connections: int = 100,
+        verify_ssl: bool = True,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        factory = functools.partial(
+            self._async_type(),
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            rate_limit=rate_limit,
+            max_retry_after=max_retry_after,
+            on_retry=on_retry,
+            max_response_bytes=max_response_bytes,
+            max_connections=max_connections,
+            verify_ssl=verify_ssl,
+            default_headers=default_headers,
+        )
+        self._setup(Binding(factory), _same, owner=True)
+
+    @staticmethod
+    def _async_type() -> Callable[..., A]:
+        raise NotImplementedError
+
+    def _bind_resources(self) -> None:
+        raise NotImplementedError
+
+    def _setup(self, binding: Binding[A], derive: Callable[[A], A], *, owner: bool) -> None:
+        self._binding = binding
+        self._derive = derive
+        self._owner = owner
+        self._client = derive(binding.client())
+        self._pid = os.getpid()
+        self._bind_resources()
+
+    def _async(self) -> A:
+        """The async client of this process: the hot path, one ``getpid`` and a compare."""
+        if self._pid == os.getpid():
+            return self._client
+        # Forked: the child gets its own async client (and session) on first use.
+        self._client = self._derive(self._binding.client())
+        self._pid = os.getpid()
+        return self._client
+
+    # --- public ---------------------------------------------------------------------------
+
+    @property
+    def options(self) -> ClientOptions:
+        """The options this client was configured with (the key is hidden from its repr)."""
+        return self._async().options
+
+    @property
+    def stats(self) -> ClientStats:
+        """Attempts, retries, 429s and throttled calls so far."""
+        return self._async().stats
+
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        """The client-side rate limiter, if any."""
+        return self._async().rate_limiter
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> Self:
+        """A copy for some calls with other options, sharing connections, limiter and budget.
+
+        Example::
+
+            pulse.with_options(max_retries=0, timeout=5).messages.send(...)
+        """
+        derive = self._derive
+
+        def derive_copy(client: A) -> A:
+            return derive(client).with_options(timeout=timeout, max_retries=max_retries)
+
+        clone = object.__new__(type(self))
+        clone._setup(self._binding, derive_copy, owner=False)
+        return clone
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.options.base_url!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close connections. Safe to call twice; a ``with_options`` copy closes nothing."""
+        if self._owner:
+            self._binding.close()
+
+
+class Pulse(_Client[AsyncPulse]):
+    """The Pulse v2 (workspace) API: users, messages to members, threads.
+
+    Example::
+
+        with Pulse() as pulse:                 # key from $PULSE_API_KEY
+            receipt = pulse.messages.send(to=["usr_123"], subject="Hi", body="Hello")
+            for user in pulse.users.list(status="active"):
+                print(user.email)
+
+    ``timeout`` is a :class:`Timeout` or a number (the total deadline of a
+    call, retries included); ``max_retries`` (default 2) counts retries after
+    the first attempt; ``rate_limit`` is a plan name (``"free"``, ``"pro"``),
+    requests per minute, a limiter object, or ``None`` (default: no
+    client-side limit, but a 429 still pauses the whole client).
+
+    Calls run on one event-loop thread per process (``pulse-sync-loop``), so
+    they work the same in a script, a thread pool, a forked worker and a
+    Jupyter cell. ``on_retry`` is called on that thread: it must not call the
+    sync client (that raises :class:`~pulse_sync.LoopThreadError`).
+    """
+
+    users: Users
+    messages: Messages
+    threads: Threads
+
+    @staticmethod
+    def _async_type() -> type[AsyncPulse]:
+        return AsyncPulse
+
+    def _bind_resources(self) -> None:
+        self.users = Users(self)
+        self.messages = Messages(self)
+        self.threads = Threads(self)
+
+
+class Pulsewave(_Client[AsyncPulsewave]):
+    """The Pulsewave v1 (delivery) API: one message on one channel.
+
+    Example::
+
+        with Pulsewave() as pw:
+            msg = pw.messages.create(
+                channel="email", to="ada@example.com", from_="news@example.com",
+                subject="Hello", text="Hi Ada",
+            )
+            msg = pw.messages.retrieve(msg.id)
+
+    Takes the same options as :class:`Pulse`.
+    """
+
+    messages: PulsewaveMessages
+
+    @staticmethod
+    def _async_type() -> type[AsyncPulsewave]:
+        return AsyncPulsewave
+
+    def _bind_resources(self) -> None:
+        self.messages = PulsewaveMessages(self)

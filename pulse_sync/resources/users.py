@@ -1,0 +1,80 @@
+"""``pulse.users``: list, create (invite), update and delete workspace users."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pulse_async import AsyncPulse
+from pulse_async.models import User
+from pulse_sync._loop import run
+from pulse_sync._pager import Pager
+from pulse_sync.resources._base import Resource
+
+__all__ = ["Users"]
+
+
+class Users(Resource[AsyncPulse]):
+    """Workspace users (Pulse v2 ``/users``)."""
+
+    __slots__ = ()
+
+    def list(
+        self, *, limit: int | None = None, status: str | None = None, q: str | None = None
+    ) -> Pager[User]:
+        """Users, newest first, fetched a page at a time as you iterate.
+
+        ``limit`` is the page size (1–100); ``status`` filters (``active``,
+        ``inactive``, ``pending``); ``q`` searches name and email. Arguments
+        are checked now, before any request::
+
+            for user in pulse.users.list(status="active"):
+                ...
+        """
+        return Pager(self._client._async().users.list(limit=limit, status=status, q=q))
+
+    def create(
+        self,
+        *,
+        email: str,
+        role: str,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> User:
+        """Invite a user; they start ``pending``. Needs an admin key.
+
+        ``metadata`` is a flat map of strings (at most 50 keys)::
+
+            user = pulse.users.create(email="ada@example.com", role="editor")
+        """
+        return run(
+            self._client._async().users.create(
+                email=email,
+                role=role,
+                name=name,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def update(
+        self,
+        user_id: str,
+        *,
+        role: str | None = None,
+        name: str | None = None,
+        metadata: Mapping[str, str | None] | None = None,
+    ) -> User:
+        """Change only the fields given. ``metadata`` is merged; a ``None`` value removes a key.
+
+        Demoting the last admin is refused (``PermissionDeniedError``)::
+
+            pulse.users.update(user.id, metadata={"team": "ops", "old": None})
+        """
+        return run(
+            self._client._async().users.update(user_id, role=role, name=name, metadata=metadata)
+        )
+
+    def delete(self, user_id: str) -> None:
+        """Delete a user, revoking their sessions and keys. Not the last admin."""
+        return run(self._client._async().users.delete(user_id))
