@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.installed-cli
 BENCH_STAMP := $(VENV)/.installed-bench
 COVERAGE_FLOOR := 95
 
-.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean
+.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server
 
 help:
 	@echo "make demo   - run the SDK's main job against an embedded local Pulse server"
@@ -43,7 +43,11 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+# The Redis tests run a real redis-server (a fresh CI machine has none; we run as root there).
+redis-server:
+	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+
+unit: $(STAMP) redis-server
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet

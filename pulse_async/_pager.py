@@ -101,6 +101,8 @@ class AsyncPager(Generic[T]):
     async def to_list(self, *, max_items: int | None = None) -> list[T]:
         """Collect the items into a list (all of them, or the first ``max_items``)."""
         items: list[T] = []
+        if max_items is not None and max_items <= 0:
+            return items
         async for item in self:
             items.append(item)
             if max_items is not None and len(items) >= max_items:

@@ -9,6 +9,7 @@ error tree. None of it does I/O, so the transport around it is small.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 import urllib.parse
@@ -133,12 +134,25 @@ def _too_deep(body: bytes) -> bool:
     return False
 
 
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259); Python reads them, and the converter
+    # would make {"id": NaN} a User with id "nan": a silently wrong model.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to inf
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
 def _load_json(body: bytes) -> Any:
     """Parse a body; ``ValueError`` for anything that is not sane JSON."""
     if _too_deep(body):
         raise ValueError("JSON nested too deeply")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:  # pragma: no cover - _too_deep stops this first
         raise ValueError("JSON nested too deeply") from None
     except UnicodeDecodeError as exc:
@@ -185,7 +199,7 @@ def error_from_response(
     balancer's 502), a missing envelope, unknown codes and unknown statuses.
     """
     code, message, field, request_id = _error_fields(body)
-    request_id = request_id or header(headers, "X-Request-Id")
+    request_id = request_id or header(headers, "X-Request-Id") or None
     if message is None:
         message = f"HTTP {status}" + (
             " (redirects are not followed)" if 300 <= status < 400 else ""
@@ -217,16 +231,18 @@ def decipher(
     *,
     idempotency_key: str | None = None,
 ) -> T | None:
-    """Turn a response into a model (or ``None`` for a bodiless success) or raise.
+    """Turn a response into a model (or ``None`` when no body is expected) or raise.
 
     ``structure`` builds the model from parsed JSON (``None``: no body
-    expected). A 2xx whose body is not the JSON object we expect is an
+    expected, the body is ignored). A 2xx whose body is not the JSON object we expect is an
     :class:`APIConnectionError`: nothing usable came back.
     """
     if not 200 <= status < 300:
         raise error_from_response(status, headers, body, idempotency_key=idempotency_key)
-    if structure is None or status == 204:
+    if structure is None:
         return None
+    # A 204 where a model was expected falls through: its empty body is unreadable, which
+    # is an APIConnectionError, never a ``None`` the caller did not ask for.
     try:
         payload = _load_json(body)
         if not isinstance(payload, dict):

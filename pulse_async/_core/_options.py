@@ -14,7 +14,9 @@ server that serves both APIs, like the local test server.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -40,12 +42,15 @@ PULSEWAVE_BASE_URL = "https://api.pulsewave.dev/v1"
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_CONNECTIONS = 100
+#: An HTTP header name (RFC 9110 §5.1 token).
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
+    # Infinity is refused too: aiohttp's timers overflow on it (an OverflowError mid-call).
+    if value is not None and not (value > 0 and math.isfinite(value)):
         raise ValidationError(
-            f"must be a positive number of seconds, got {value!r}",
+            f"must be a positive, finite number of seconds, got {value!r}",
             field=f"timeout.{attribute.name}",
         )
 
@@ -98,6 +103,10 @@ def _check_base_url(url: str, version_path: str) -> str:
         raise ValidationError(
             "plain http:// is only allowed for loopback hosts; use https://", field="base_url"
         )
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise ValidationError(f"has an invalid port: {url!r}", field="base_url") from None
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValidationError("must not carry credentials, a query or a fragment", field="base_url")
     url = url.rstrip("/")
@@ -172,7 +181,10 @@ def resolve_options(
         raise ValidationError("must be a positive integer", field="max_connections")
     headers = dict(default_headers or {})
     for name, value in headers.items():
-        check_header_value(name, "default_headers")
+        if not isinstance(name, str) or not _TOKEN_RE.fullmatch(name):
+            raise ValidationError(f"invalid header name {name!r}", field="default_headers")
+        if not isinstance(value, str):
+            raise ValidationError("must be a string", field=f"default_headers[{name!r}]")
         check_header_value(value, f"default_headers[{name!r}]")
     return ClientOptions(
         api_key=key,

@@ -48,8 +48,9 @@ class GCRABucket:
     __slots__ = ("_tat", "burst", "interval", "per_minute")
 
     def __init__(self, per_minute: float, *, burst: int = 1, safety: float = SAFETY) -> None:
-        if per_minute <= 0 or burst < 1:
-            raise ValueError("per_minute must be > 0 and burst >= 1")
+        # ``not > 0`` and isfinite also refuse NaN, which would silently disable the limit.
+        if not per_minute > 0 or not math.isfinite(per_minute) or burst < 1:
+            raise ValueError("per_minute must be a finite number > 0 and burst >= 1")
         self.per_minute = per_minute
         self.burst = burst
         self.interval = 60.0 / (per_minute * safety)

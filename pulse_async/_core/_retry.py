@@ -84,7 +84,8 @@ def server_retry_after(error: PulseError, now: float) -> float | None:
 
 def backoff_delay(attempt: int, rng: random.Random) -> float:
     """The wait before retry number ``attempt`` (1-based): equal-jitter exponential."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempt - 1))
+    # The exponent is capped: 2.0 ** 1100 overflows, and the cap is reached long before.
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(attempt - 1, 32))
     return ceiling / 2 + rng.random() * ceiling / 2
 
 

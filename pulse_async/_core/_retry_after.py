@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 import attrs
@@ -43,6 +44,10 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
             when = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
+        if when.tzinfo is None:
+            # asctime dates and "-0000" carry no zone; HTTP-dates are always UTC, while a
+            # naive datetime's timestamp() would read them in the machine's local zone.
+            when = when.replace(tzinfo=UTC)
         try:
             seconds = max(0.0, when.timestamp() - now)
         except (OverflowError, OSError, ValueError):

@@ -56,6 +56,7 @@ EMAIL_RE = re.compile(
 E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 SENDER_ID_RE = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+_FORBIDDEN_HEADER_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 ROLES = frozenset({"admin", "editor", "viewer"})
 USER_STATUSES = frozenset({"active", "inactive", "pending"})
@@ -77,9 +78,13 @@ def _fail(field: str, message: str) -> ValidationError:
 
 
 def check_header_value(value: str, field: str) -> str:
-    """Refuse CR, LF and NUL in anything that becomes an HTTP header."""
-    if "\r" in value or "\n" in value or "\x00" in value:
-        raise _fail(field, "must not contain CR, LF or NUL characters")
+    """Refuse control characters (CR, LF, NUL…; HTAB is allowed) in what becomes a header.
+
+    RFC 9110 §5.5 allows none of them, and aiohttp raises a bare ``ValueError``
+    mid-request on any of them: they must be caught here, before sending.
+    """
+    if _FORBIDDEN_HEADER_CHARS_RE.search(value):
+        raise _fail(field, "must not contain control characters such as CR, LF or NUL")
     return value
 
 
@@ -97,7 +102,7 @@ def check_string(value: Any, field: str, *, max_len: int | None = None) -> str:
 def check_email(value: Any, field: str) -> str:
     """An email address."""
     check_string(value, field, max_len=MAX_EMAIL)
-    if not EMAIL_RE.match(value):
+    if not EMAIL_RE.fullmatch(value):
         raise _fail(field, f"must be a valid email address, got {value!r}")
     return str(value)
 
@@ -145,15 +150,21 @@ def check_idempotency_key(value: Any, field: str = "idempotency_key") -> str:
     if not isinstance(value, str):
         raise _fail(field, f"must be a string, got {type(value).__name__}")
     check_header_value(value, field)
-    if not IDEMPOTENCY_KEY_RE.match(value):
+    if not IDEMPOTENCY_KEY_RE.fullmatch(value):
         raise _fail(field, "must be 1 to 255 printable ASCII characters")
     return value
 
 
 def check_path_id(value: Any, field: str) -> str:
-    """A resource id that goes into a URL path: non-empty, no ``/``, no control characters."""
+    """A resource id that goes into a URL path: non-empty, no ``/``, not ``.`` or ``..``,
+    no control characters."""
     check_string(value, field)
-    if "/" in value or any(ord(c) < 0x20 or c == "\x7f" for c in value) or value != value.strip():
+    if (
+        "/" in value
+        or value in (".", "..")  # a dot segment: the URL would resolve to another resource
+        or any(ord(c) < 0x20 or c == "\x7f" for c in value)
+        or value != value.strip()
+    ):
         raise _fail(field, f"is not a valid id: {value!r}")
     return str(value)
 
@@ -312,10 +323,10 @@ def validate_create_message(
         check_email(from_, "from")
     elif channel == "sms":
         check_string(to, "to")
-        if not E164_RE.match(to):
+        if not E164_RE.fullmatch(to):
             raise _fail("to", f"must be an E.164 number such as +14155550123, got {to!r}")
         check_string(from_, "from")
-        if not (E164_RE.match(from_) or SENDER_ID_RE.match(from_)):
+        if not (E164_RE.fullmatch(from_) or SENDER_ID_RE.fullmatch(from_)):
             raise _fail(
                 "from", "must be an E.164 number or a sender id of 1 to 11 letters and digits"
             )
