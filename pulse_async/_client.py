@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar, cast
 
 import attrs
 import tenacity
@@ -207,9 +207,8 @@ class _Client:
     # --- the call path --------------------------------------------------------------------
 
     async def _call(self, request: Request, structure: Callable[[Any], T]) -> T:
-        result = await self._send(request, structure)
-        assert result is not None  # a structured success always has a body
-        return result
+        # With a structure, decipher returns a model or raises: never None.
+        return cast(T, await self._send(request, structure))
 
     async def _call_empty(self, request: Request) -> None:
         await self._send(request, None)
@@ -218,13 +217,17 @@ class _Client:
         rt = self._rt
         start = self._clock()
         total = self._options.timeout.total
-        if rt.limiter is not None or rt.paused_until > start:
-            await self._admit(start + total)
-            remaining = start + total - self._clock()
-        else:
-            remaining = total
-        rt.stats.attempts += 1
         try:
+            if rt.limiter is not None or rt.paused_until > start:
+                await self._admit(start + total)
+                remaining = start + total - self._clock()
+                if remaining <= 0:  # aiohttp reads a total timeout <= 0 as "none at all"
+                    raise APITimeoutError(
+                        f"{request.method} {request.path}: the call's deadline passed"
+                    )
+            else:
+                remaining = total
+            rt.stats.attempts += 1
             raw = await rt.transport.send(request, total_timeout=remaining)
             result = decipher(
                 raw.status,

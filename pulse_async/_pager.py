@@ -3,7 +3,7 @@
 ``async for item in pager`` fetches a page only when the previous one is used
 up; ``async for page in pager.pages()`` yields whole pages. Iteration stops
 when the server says ``has_more: false`` (even if it sent a cursor), when no
-cursor comes back, or when a cursor repeats (a server bug that would
+(or only a blank) cursor comes back, or when a cursor repeats (a server bug that would
 otherwise loop forever). An empty page with ``has_more: true`` is followed.
 """
 
@@ -38,7 +38,8 @@ class AsyncPageIterator(Generic[T]):
             raise StopAsyncIteration
         page = await self._fetch(self._cursor)
         cursor = page.next_cursor
-        if not page.has_more or not cursor or cursor in self._seen:
+        # A blank cursor is no cursor: passing it back would fail our own validation.
+        if not page.has_more or not cursor or not cursor.strip() or cursor in self._seen:
             self._done = True
         else:
             self._seen.add(cursor)

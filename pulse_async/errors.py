@@ -33,6 +33,7 @@ field or from our own text, and ``headers`` are the *response* headers.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -64,6 +65,18 @@ class PulseError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors defeat Exception's default pickling; rebuild from the
+        # attributes instead, so errors cross process boundaries (multiprocessing, Celery).
+        return (_restore, (type(self), self.message, self.__dict__.copy()))
+
+
+def _restore(cls: type[PulseError], message: str, state: dict[str, Any]) -> PulseError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class _HTTPDetails:

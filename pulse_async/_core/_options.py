@@ -59,7 +59,8 @@ def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float | Non
 class Timeout:
     """Timeouts in seconds.
 
-    ``connect``: to open a connection (pool wait included); ``read``: between
+    ``connect``: to open a connection (not counting a wait for a free pooled
+    connection, which a large fan-out makes normal; ``total`` bounds that); ``read``: between
     two reads of a response; ``total``: the whole call, every retry and every
     wait included — no call outlives it.
     """

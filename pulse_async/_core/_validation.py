@@ -12,7 +12,7 @@ rule. Readings of the SPEC where it is silent:
 - an SMS ``from`` is an E.164 number or an alphanumeric sender id of 1–11
   characters (letters, digits, spaces; at least one letter), the common
   carrier rule;
-- ``send_at`` must be at least one second ahead of "now" and at most 30 days
+- ``send_at`` must be after "now" (the client's clock) and at most 30 days
   ahead; a naive ``datetime`` is refused, since its zone would be a guess;
 - metadata keys are non-empty strings of at most 40 characters and values at
   most 500 characters (the SPEC is silent; these are the limits Stripe uses).

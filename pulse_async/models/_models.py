@@ -66,7 +66,8 @@ class Message:
     from_: str | None = None
     template_id: str | None = None
     metadata: dict[str, Any] = attrs.field(factory=dict)
-    #: The Idempotency-Key of the call that created it (``None`` when retrieved).
+    #: The Idempotency-Key of the POST that returned it (create or cancel); ``None`` when
+    #: retrieved.
     idempotency_key: str | None = None
 
     @property
