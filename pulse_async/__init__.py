@@ -15,6 +15,7 @@ from pulse_async._client import AsyncPulse, AsyncPulsewave, ClientStats, RetryEv
 from pulse_async._core._options import ClientOptions, Timeout
 from pulse_async._limiter import LocalRateLimiter, RateLimiter
 from pulse_async._pager import AsyncPageIterator, AsyncPager
+from pulse_async._redis_limiter import RedisRateLimiter
 from pulse_async._version import __version__
 from pulse_async.errors import (
     APIConnectionError,
@@ -70,6 +71,7 @@ __all__ = [
     "PulseError",
     "RateLimitError",
     "RateLimiter",
+    "RedisRateLimiter",
     "RetryEvent",
     "Role",
     "SendParams",

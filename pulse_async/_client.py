@@ -370,11 +370,8 @@ class _Client:
             rt.stats.throttled += 1
             await self._sleep(wait)
             now = self._clock()
-        if rt.limiter is not None:
-            before = now
-            await rt.limiter.acquire(deadline - now)
-            if self._clock() > before:
-                rt.stats.throttled += 1
+        if rt.limiter is not None and await rt.limiter.acquire(deadline - now):
+            rt.stats.throttled += 1
 
     async def _on_rate_limited(self, error: RateLimitError) -> None:
         """A 429: hold the whole client back, not just this call."""

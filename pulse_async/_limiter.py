@@ -27,8 +27,12 @@ __all__ = ["LocalRateLimiter", "RateLimiter", "make_limiter"]
 class RateLimiter(Protocol):
     """What a client needs from a rate limiter."""
 
-    async def acquire(self, max_wait: float) -> None:
-        """Wait for the next slot; :class:`APITimeoutError` if it is beyond ``max_wait``."""
+    async def acquire(self, max_wait: float) -> float | None:
+        """Wait for the next slot; :class:`APITimeoutError` if it is beyond ``max_wait``.
+
+        Returns the seconds it made the caller wait (``0`` or ``None``: none), which
+        ``client.stats.throttled`` counts.
+        """
 
     async def pause(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` from now (the server asked us to)."""
@@ -66,16 +70,17 @@ class LocalRateLimiter:
     def __repr__(self) -> str:
         return f"LocalRateLimiter(per_minute={self._bucket.per_minute:g})"
 
-    async def acquire(self, max_wait: float) -> None:
-        """Book the next slot and wait for it."""
+    async def acquire(self, max_wait: float) -> float:
+        """Book the next slot and wait for it; the seconds waited."""
         wait = self._bucket.reserve(self._clock())
         if wait <= 0:
-            return
+            return 0.0
         if wait > max_wait:
             raise APITimeoutError(
                 f"the rate limiter's next slot is {wait:.1f}s away, past the call's deadline"
             )
         await self._sleep(wait)
+        return wait
 
     async def pause(self, seconds: float) -> None:
         """No slot before ``seconds`` from now."""
