@@ -6,10 +6,10 @@ budget, since each item is an ordinary call) and hands back one outcome per
 item, in input order: the call's result, or the :class:`PulseError` it
 raised. One item's failure never stops the others.
 
-Only a bounded window of items is in the air at once (``4 × concurrency``
-pending outcomes), so memory stays flat however long the input is, as long
-as the caller streams the outcomes (``async for``) rather than collecting them
-(``await``).
+Only a bounded window of items is in the air at once (at most
+``16 × concurrency`` outcomes, 256 at least, wait to be yielded), so memory
+stays flat however long the input is, as long as the caller streams the
+outcomes (``async for``) rather than collecting them (``await``).
 
 With a ``batch_id`` every item's Idempotency-Key is derived from the batch
 id and the item's position (``"<batch_id>:<index>"``), or from a caller's
@@ -21,7 +21,6 @@ sending it twice. An item's own ``idempotency_key`` always wins.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import (
     AsyncGenerator,
@@ -50,6 +49,9 @@ ProgressCallback = Callable[[int, int | None, int], object]
 
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 1024
+#: Outcomes a batch may hold (finished, not yet yielded) per unit of concurrency.
+BUFFER_PER_SLOT = 16
+MIN_BUFFER = 256
 
 
 def _kwargs_of(item: Any, index: int) -> dict[str, Any]:
@@ -137,7 +139,8 @@ class Batch(Generic[R]):
             return check_idempotency_key(self._key(index, item), "key")
         return None
 
-    async def _one(self, index: int, item: Any, gate: asyncio.Semaphore) -> R | PulseError:
+    async def _one(self, index: int, item: Any, slots: asyncio.Semaphore) -> R | PulseError:
+        """Run one item (its slot already taken) and turn any failure into its outcome."""
         derived: str | None = None
         try:
             kwargs = _kwargs_of(item, index)
@@ -145,13 +148,14 @@ class Batch(Generic[R]):
                 derived = self._key_for(index, item)
                 if derived is not None:
                     kwargs["idempotency_key"] = derived
-            async with gate:
-                outcome: R | PulseError = await self._call(**kwargs)
+            outcome: R | PulseError = await self._call(**kwargs)
         except PulseError as exc:
             outcome = exc
         except TypeError as exc:
             # An item with a field the method does not take.
             outcome = ValidationError(str(exc), field=f"items[{index}]")
+        finally:
+            slots.release()
         if isinstance(outcome, PulseError):
             self.failed += 1
             if outcome.idempotency_key is None:
@@ -161,52 +165,74 @@ class Batch(Generic[R]):
             self._on_progress(self.done, self.total, self.failed)
         return outcome
 
+    async def _produce(
+        self,
+        ready: asyncio.Queue[asyncio.Task[R | PulseError] | None],
+        slots: asyncio.Semaphore,
+        room: asyncio.Semaphore,
+    ) -> None:
+        """Start items as soon as a slot is free, while the outcome buffer has room."""
+        try:
+            index = 0
+            if isinstance(self._items, AsyncIterable):
+                async for item in self._items:
+                    await self._start(index, item, ready, slots, room)
+                    index += 1
+            else:
+                for item in self._items:
+                    await self._start(index, item, ready, slots, room)
+                    index += 1
+        finally:
+            ready.put_nowait(None)
+
+    async def _start(
+        self,
+        index: int,
+        item: Any,
+        ready: asyncio.Queue[asyncio.Task[R | PulseError] | None],
+        slots: asyncio.Semaphore,
+        room: asyncio.Semaphore,
+    ) -> None:
+        await room.acquire()
+        await slots.acquire()
+        ready.put_nowait(asyncio.ensure_future(self._one(index, item, slots)))
+
     async def stream(self) -> AsyncGenerator[R | PulseError, None]:
-        """Yield one outcome per item, in input order, as they become available."""
+        """Yield one outcome per item, in input order, as they become available.
+
+        At most ``concurrency`` calls run at once. A slow item at the head
+        (one waiting out a retry) does not stall the others: new items keep
+        starting until :data:`BUFFER_PER_SLOT` × ``concurrency`` outcomes wait
+        to be yielded, which is also all the memory a batch holds.
+        """
         if self._started:
             raise RuntimeError("a batch runs once; call send_many again to re-run it")
         self._started = True
         bar = _progress_bar(self.total, self._description) if self._progress else None
-        gate = asyncio.Semaphore(self._concurrency)
-        window: collections.deque[asyncio.Task[R | PulseError]] = collections.deque()
-        limit = self._concurrency * 4
-        source = _aiter(self._items)
-        exhausted = False
-        index = 0
+        slots = asyncio.Semaphore(self._concurrency)
+        room = asyncio.Semaphore(max(MIN_BUFFER, self._concurrency * BUFFER_PER_SLOT))
+        ready: asyncio.Queue[asyncio.Task[R | PulseError] | None] = asyncio.Queue()
+        producer = asyncio.ensure_future(self._produce(ready, slots, room))
         try:
-            while True:
-                while not exhausted and len(window) < limit:
-                    try:
-                        item = await anext(source)
-                    except StopAsyncIteration:
-                        exhausted = True
-                        break
-                    window.append(asyncio.ensure_future(self._one(index, item, gate)))
-                    index += 1
-                if not window:
-                    return
-                outcome = await window.popleft()
+            while (task := await ready.get()) is not None:
+                outcome = await task
+                room.release()
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(failed=self.failed, refresh=False)
                 yield outcome
+            await producer  # the source's own exception, if it raised one
         finally:
-            await source.aclose()
-            for task in window:
-                task.cancel()
-            if window:
-                await asyncio.gather(*window, return_exceptions=True)
+            producer.cancel()
+            leftovers: list[asyncio.Future[Any]] = [producer]
+            while not ready.empty():
+                pending = ready.get_nowait()
+                if pending is not None:
+                    pending.cancel()
+                    leftovers.append(pending)
+            await asyncio.gather(*leftovers, return_exceptions=True)
             if bar is not None:
                 bar.close()
-
-
-async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
 
 
 def _progress_bar(total: int | None, description: str) -> Any:

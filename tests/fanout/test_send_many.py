@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -222,3 +222,27 @@ async def test_pulsewave_wait_and_cancel() -> None:
         final = await pw.messages.wait(msg.id, timeout=5, poll_interval=0.05)
     assert cancelled.status == "cancelled"
     assert final.status == "cancelled"
+
+
+async def test_a_slow_head_item_does_not_stall_the_rest(server: PulseServer) -> None:
+    # The first request is held for a second; the other 39 must not wait behind it.
+    server.faults.add("latency", route="POST /v2/messages", count=1, delay=1.0)
+    async with AsyncPulse(server.admin_key, base_url=server.v2_url) as pulse:
+        batch = pulse.messages.send_many((item(n) for n in range(40)), concurrency=4)
+        async with contextlib.aclosing(batch.stream()) as outcomes:
+            first = await anext(outcomes)
+            done_when_head_arrived = batch.done
+            rest = [o async for o in outcomes]
+    assert isinstance(first, MessageReceipt)
+    assert done_when_head_arrived == 40
+    assert len(rest) == 39
+
+
+async def test_an_exception_from_the_source_reaches_the_caller(server: PulseServer) -> None:
+    def source() -> Iterator[dict[str, object]]:
+        yield item(0)
+        raise LookupError("the database went away")
+
+    async with AsyncPulse(server.admin_key, base_url=server.v2_url) as pulse:
+        with pytest.raises(LookupError):
+            await pulse.messages.send_many(source())
