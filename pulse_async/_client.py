@@ -74,7 +74,7 @@ class ClientStats:
     retries: int = 0
     #: 429 answers received.
     rate_limited: int = 0
-    #: Calls the client-side limiter held back before sending.
+    #: Attempts held back before sending (by the limiter, or a 429's pause), each once.
     throttled: int = 0
     #: Retries refused because the retry budget was spent.
     budget_exhausted: int = 0
@@ -360,17 +360,23 @@ class _Client:
         return result
 
     async def _admit(self, deadline: float) -> None:
-        """Wait for a pause the server asked for, then for the limiter's slot."""
+        """Wait for a pause the server asked for, then for the limiter's slot.
+
+        ``stats.throttled`` counts attempts held back here (once each, however they waited).
+        """
         rt = self._rt
         now = self._clock()
+        held = False
         if rt.paused_until > now:
             wait = rt.paused_until - now
             if now + wait >= deadline:
                 raise APITimeoutError("the server's Retry-After runs past the call's deadline")
-            rt.stats.throttled += 1
+            held = True
             await self._sleep(wait)
             now = self._clock()
         if rt.limiter is not None and await rt.limiter.acquire(deadline - now):
+            held = True
+        if held:
             rt.stats.throttled += 1
 
     async def _on_rate_limited(self, error: RateLimitError) -> None:

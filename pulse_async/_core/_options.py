@@ -5,7 +5,8 @@ the argument, the environment or the API's production URL. Plain ``http://``
 is accepted only for loopback hosts. The key never appears in a repr.
 
 Readings where the SPEC is silent: ``AsyncPulsewave`` looks at
-``$PULSEWAVE_BASE_URL`` before ``$PULSE_BASE_URL``; and a base URL that is a
+``$PULSEWAVE_BASE_URL``, then at ``$PULSE_BASE_URL`` only if that is a bare
+root (a URL ending in ``/v2`` is the other API's); and a base URL that is a
 bare root (``http://127.0.0.1:8080``) gets the API's version path (``/v2`` or
 ``/v1``) appended, so one ``PULSE_BASE_URL`` can point both clients at a
 server that serves both APIs, like the local test server.
@@ -165,7 +166,14 @@ def resolve_options(
     """Resolve arguments and environment into :class:`ClientOptions`, validating each."""
     env = os.environ if environ is None else environ
     key = _check_api_key(api_key if api_key is not None else env.get("PULSE_API_KEY"))
-    from_env = next((env[name] for name in env_base_url if env.get(name)), None)
+    from_env = None
+    for position, name in enumerate(env_base_url):
+        value = env.get(name)
+        # A shared fallback (PULSE_BASE_URL, for Pulsewave) counts only as a bare root: a URL
+        # with a path (``…/v2``) names the other API, and Pulsewave keeps its own default.
+        if value and (position == 0 or not urllib.parse.urlsplit(value).path.strip("/")):
+            from_env = value
+            break
     version_path = "/" + default_base_url.rstrip("/").rsplit("/", 1)[-1]
     url = _check_base_url(base_url or from_env or default_base_url, version_path)
     if (

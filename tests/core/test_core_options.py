@@ -130,6 +130,14 @@ def test_pulsewave_prefers_its_own_variable(no_pulse_env: pytest.MonkeyPatch) ->
     assert AsyncPulse(KEY).options.base_url == "http://127.0.0.1:9000/v2"
 
 
+def test_pulsewave_ignores_a_pulse_url_with_the_other_apis_path(
+    no_pulse_env: pytest.MonkeyPatch,
+) -> None:
+    no_pulse_env.setenv("PULSE_BASE_URL", "https://eu.pulse.io/v2")
+    assert AsyncPulse(KEY).options.base_url == "https://eu.pulse.io/v2"
+    assert AsyncPulsewave(KEY).options.base_url == PULSEWAVE_BASE_URL
+
+
 def test_empty_environment_variable_is_ignored() -> None:
     options = resolve(environ={"PULSE_BASE_URL": ""})
     assert options.base_url == PULSE_BASE_URL
