@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The local server's own command line, options and all.
         from pulse_async.testing.__main__ import main as serve_main
 
-        return serve_main(extra)
+        return serve_main(extra, prog="pulse serve")
     _configure_logging(bool(getattr(args, "verbose", False)))
     try:
         return _run(args)

@@ -44,10 +44,10 @@ def _fault(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m pulse_async.testing") -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m pulse_async.testing",
+        prog=prog,
         description="Run a local Pulse server: Pulse v2 on /v2, Pulsewave v1 on /v1.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
@@ -125,9 +125,9 @@ async def serve(args: argparse.Namespace) -> None:
     print("Stopped.", flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(serve(args))

@@ -734,5 +734,28 @@ class ServerThread:
         """A new key (see :meth:`PulseServer.create_key`)."""
         return self.server.create_key(role=role, rate_limit=rate_limit, user_id=user_id)
 
+    def register_template(
+        self,
+        template_id: str,
+        *,
+        subject: str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+    ) -> Template:
+        """Add a Pulsewave template (see :meth:`PulseServer.register_template`)."""
+        return self.server.register_template(template_id, subject=subject, text=text, html=html)
+
+    def verify_domain(self, domain: str) -> None:
+        """Verify an email sending domain."""
+        self.server.verify_domain(domain)
+
+    def set_outcome(self, address: str, outcome: str) -> None:
+        """How messages to ``address`` end (``delivered``, ``bounced`` or ``failed``)."""
+        self.server.set_outcome(address, outcome)
+
+    def message_status(self, message_id: str) -> str:
+        """A message's status now, on the server clock."""
+        return self.server.message_status(message_id)
+
     def __repr__(self) -> str:
         return f"<ServerThread {self.server!r}>"

@@ -193,3 +193,32 @@ def test_cli_rejects_bad_arguments() -> None:
         )
         assert result.returncode == 2
         assert "Traceback" not in result.stderr
+
+
+def test_server_thread_forwards_the_configuration_methods() -> None:
+    from pulse_async.testing import PulseServer
+
+    with PulseServer(frozen_clock=True).start_in_thread() as handle:
+        handle.verify_domain("example.net")
+        handle.set_outcome("bob@example.net", "bounced")
+        template = handle.register_template("tmpl_thread", subject="S", text="T")
+        assert template.id == "tmpl_thread"
+        assert "example.net" in handle.server.state.verified_domains
+        import json
+        import urllib.request
+
+        body = json.dumps({"to": ["bob@example.net"], "subject": "s", "body": "b"}).encode()
+        request = urllib.request.Request(
+            handle.v2_url + "/messages",
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {handle.admin_key}",
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            message_id = json.loads(response.read())["message_id"]
+        assert handle.message_status(message_id) == "queued"
+        handle.advance(10)
+        assert handle.message_status(message_id) == "bounced"
