@@ -1,8 +1,8 @@
 """The one event-loop thread that runs every ``pulse_sync`` call of a process.
 
 Why a thread of our own: the caller's thread may already run an event loop (a
-Jupyter cell, an async web handler), where ``asyncio.run()`` refuses to work
-and ``nest_asyncio`` breaks other libraries. So a blocking call hands its
+Jupyter cell, an async web handler), where asyncio refuses to start a second
+loop and patching the running one breaks other libraries. So a blocking call hands its
 coroutine to a private loop running in a daemon thread named
 ``pulse-sync-loop`` and waits on a lock for the answer. The caller's thread
 never runs, enters or patches an event loop.
