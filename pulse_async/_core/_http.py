@@ -74,6 +74,19 @@ def user_agent(aiohttp_version: str) -> str:
     return f"pulse-sdk/{__version__} python/{py} aiohttp/{aiohttp_version}"
 
 
+class _Credential(str):
+    """A header value that is the key on the wire but not in a ``repr``.
+
+    Tracebacks printed with their locals (error trackers, ``pytest --showlocals``)
+    and debuggers show the transport's headers dict through ``repr``.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<redacted>'"
+
+
 def sign(options: ClientOptions, aiohttp_version: str) -> dict[str, str]:
     """The headers every request carries: credentials and identification, made once.
 
@@ -81,7 +94,7 @@ def sign(options: ClientOptions, aiohttp_version: str) -> dict[str, str]:
     HTTP library's ``auth=`` — so there is exactly one place it is written.
     """
     headers = dict(options.default_headers)
-    headers["Authorization"] = f"Bearer {options.api_key}"
+    headers["Authorization"] = _Credential(f"Bearer {options.api_key}")
     headers["User-Agent"] = user_agent(aiohttp_version)
     headers["Accept"] = "application/json"
     return headers
@@ -155,6 +168,15 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
 }
 
 
+#: Response headers an error never keeps: a proxy that echoes credentials must not put them
+#: into ``exc.headers`` (and from there into logs and error trackers).
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+
+def _safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+
+
 def error_from_response(
     status: int,
     headers: Mapping[str, str],
@@ -179,7 +201,7 @@ def error_from_response(
         "code": code,
         "field": field,
         "request_id": request_id,
-        "headers": headers,
+        "headers": _safe_headers(headers),
         "idempotency_key": idempotency_key,
     }
     if status == 400:

@@ -50,7 +50,8 @@ __all__ = [
 ]
 
 EMAIL_RE = re.compile(
-    r"^[^@\s\"<>(),;:\\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    # The local part: no space, no specials, and no control character (RFC 5322 atext).
+    r"^[^@\s\"<>(),;:\\\[\]\x00-\x1f\x7f]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
 E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
