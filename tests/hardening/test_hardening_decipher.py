@@ -225,7 +225,13 @@ def mutate(valid: dict[str, Any], rng: random.Random) -> bytes:
         else:
             del doc[key]
     data = doc.get("data")
-    if isinstance(data, list) and data and isinstance(data[0], dict) and data[0] and rng.random() < 0.5:
+    if (
+        isinstance(data, list)
+        and data
+        and isinstance(data[0], dict)
+        and data[0]
+        and rng.random() < 0.5
+    ):
         item = dict(doc["data"][0])
         item[rng.choice(sorted(item))] = random_json(rng)
         doc["data"] = [item, *doc["data"][1:]]
