@@ -8,14 +8,17 @@ Example::
         receipt = await pulse.messages.send(to=["usr_123"], subject="Hi", body="Hello")
 
 The blocking twin of every name lives in :mod:`pulse_sync`.
+
+Errors and models load with the package; the clients (and with them aiohttp
+and tenacity) load when first named, so ``import pulse_async.errors``, the
+``pulse`` CLI's ``--help`` and the pytest plugin stay cheap.
 """
 
-from pulse_async._batch import Batch
-from pulse_async._client import AsyncPulse, AsyncPulsewave, ClientStats, RetryEvent
-from pulse_async._core._options import ClientOptions, Timeout
-from pulse_async._limiter import LocalRateLimiter, RateLimiter
-from pulse_async._pager import AsyncPageIterator, AsyncPager
-from pulse_async._redis_limiter import RedisRateLimiter
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pulse_async._version import __version__
 from pulse_async.errors import (
     APIConnectionError,
@@ -42,8 +45,16 @@ from pulse_async.models import (
     User,
     UserStatus,
 )
-from pulse_async.resources.messages import SendParams
-from pulse_async.resources.pulsewave import CreateParams
+
+if TYPE_CHECKING:
+    from pulse_async._batch import Batch
+    from pulse_async._client import AsyncPulse, AsyncPulsewave, ClientStats, RetryEvent
+    from pulse_async._core._options import ClientOptions, Timeout
+    from pulse_async._limiter import LocalRateLimiter, RateLimiter
+    from pulse_async._pager import AsyncPageIterator, AsyncPager
+    from pulse_async._redis_limiter import RedisRateLimiter
+    from pulse_async.resources.messages import SendParams
+    from pulse_async.resources.pulsewave import CreateParams
 
 __all__ = [
     "FINAL_STATUSES",
@@ -83,3 +94,33 @@ __all__ = [
     "ValidationError",
     "__version__",
 ]
+
+_LAZY: dict[str, str] = {
+    "AsyncPageIterator": "pulse_async._pager",
+    "AsyncPager": "pulse_async._pager",
+    "AsyncPulse": "pulse_async._client",
+    "AsyncPulsewave": "pulse_async._client",
+    "Batch": "pulse_async._batch",
+    "ClientOptions": "pulse_async._core._options",
+    "ClientStats": "pulse_async._client",
+    "CreateParams": "pulse_async.resources.pulsewave",
+    "LocalRateLimiter": "pulse_async._limiter",
+    "RateLimiter": "pulse_async._limiter",
+    "RedisRateLimiter": "pulse_async._redis_limiter",
+    "RetryEvent": "pulse_async._client",
+    "SendParams": "pulse_async.resources.messages",
+    "Timeout": "pulse_async._core._options",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
