@@ -12,7 +12,8 @@ Example::
 Every call runs the matching :mod:`pulse_async` coroutine on one event-loop
 thread per process and blocks on its result: it works in scripts, thread
 pools, forked workers and Jupyter notebooks alike, and never runs, re-enters
-or patches an event loop in the caller's thread. Models and errors are :mod:`pulse_async`'s own classes.
+or patches an event loop in the caller's thread. Models and errors are
+:mod:`pulse_async`'s own classes.
 """
 
 from pulse_async import (
