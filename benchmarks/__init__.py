@@ -1,0 +1,1 @@
+"""pulse-sdk benchmarks: ``python -m benchmarks`` (``make bench``); see RESULTS.md."""
