@@ -16,10 +16,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 import attrs
-import tenacity
 
 from pulse_async._core._http import Request, decipher
 from pulse_async._core._options import (
@@ -45,6 +44,9 @@ from pulse_async._limiter import RateLimiter, make_limiter
 from pulse_async._transport import RawResponse, Transport
 from pulse_async.errors import APITimeoutError, PulseError, RateLimitError
 from pulse_async.resources import AsyncMessages, AsyncPulsewaveMessages, AsyncThreads, AsyncUsers
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = ["AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent"]
 
@@ -279,6 +281,9 @@ class _Client:
         deadline: float,
     ) -> T | None:
         """The slow path, entered after a first retryable failure."""
+        # Imported here: a process whose calls all succeed never pays for loading tenacity.
+        import tenacity
+
         rt = self._rt
         max_retries = self._options.max_retries
         pending = [first_error]

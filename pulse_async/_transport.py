@@ -19,7 +19,6 @@ import ssl
 from collections.abc import Mapping
 
 import aiohttp
-import attrs
 
 from pulse_async._core._http import Request, encode_json, sign
 from pulse_async._core._options import ClientOptions
@@ -32,13 +31,21 @@ log = logging.getLogger("pulse_async.transport")
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-@attrs.frozen(slots=True)
 class RawResponse:
-    """What came back: status, response headers (case-insensitive) and the whole body."""
+    """What came back: status, response headers (case-insensitive) and the whole body.
 
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+    A plain slotted class, not attrs: it is built once per call on the hot path.
+    """
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"RawResponse(status={self.status}, body={len(self.body)} bytes)"
 
 
 class Transport:
@@ -54,6 +61,12 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=options.timeout.connect, sock_read=options.timeout.read
         )
+        self._full_timeout = aiohttp.ClientTimeout(
+            total=options.timeout.total,
+            sock_connect=options.timeout.connect,
+            sock_read=options.timeout.read,
+        )
+        self._json_headers = {**self._headers, **_JSON_HEADERS}
         self._max_body = options.max_response_bytes
         if not options.verify_ssl:
             log.warning("TLS certificate verification is OFF for %s", options.base_url)
@@ -102,13 +115,16 @@ class Transport:
         headers = self._headers
         data: bytes | None = None
         if request.body is not None or request.idempotency_key is not None:
-            headers = {**headers, **_JSON_HEADERS}
+            headers = self._json_headers.copy()
             if request.idempotency_key is not None:
                 headers["Idempotency-Key"] = request.idempotency_key
             if request.body is not None:
                 data = encode_json(request.body)
-        timeout = self._timeout
-        if total_timeout is not None:
+        # The first attempt of a call without a limiter gets the whole deadline: reuse the
+        # prebuilt timeout rather than building one per call.
+        if total_timeout is None or total_timeout == self._full_timeout.total:
+            timeout = self._full_timeout if total_timeout is not None else self._timeout
+        else:
             timeout = aiohttp.ClientTimeout(
                 total=total_timeout,
                 sock_connect=self._options.timeout.connect,
