@@ -28,10 +28,6 @@ RENAMED: dict[str, str | None] = {
     "__aexit__": "__exit__",
     "__aiter__": "__iter__",
 }
-#: Async methods whose sync twin waits on a design decision (a sync ``Batch``: how outcomes
-#: stream back, where a sync ``items`` iterable is consumed). Each must still exist in
-#: pulse_async, so this list cannot rot; remove a name when its twin lands.
-NOT_YET_MIRRORED: set[tuple[str, str]] = set()
 BASE_URL = "http://127.0.0.1:9"  # never contacted: these tests make no request
 
 
@@ -93,7 +89,7 @@ def test_sync_twin_of_every_public_member(label: str, async_cls: type, sync_cls:
     checked = 0
     for name, member in public_members(async_cls):
         twin_name = RENAMED.get(name, name)
-        if twin_name is None or (async_cls.__name__, name) in NOT_YET_MIRRORED:
+        if twin_name is None:
             continue
         twin = inspect.getattr_static(sync_cls, twin_name, None)
         where = f"{label}.{twin_name} (twin of {async_cls.__name__}.{name})"
@@ -137,9 +133,3 @@ def test_models_and_errors_are_the_async_classes() -> None:
     for name in pulse_sync.__all__:
         if name in pulse_async.__all__:
             assert getattr(pulse_sync, name) is getattr(pulse_async, name), name
-
-
-def test_not_yet_mirrored_methods_still_exist() -> None:
-    classes = {cls.__name__: cls for _, cls, _ in CLASS_PAIRS}
-    for cls_name, name in NOT_YET_MIRRORED:
-        assert hasattr(classes[cls_name], name), f"{cls_name}.{name} is gone: update the list"
