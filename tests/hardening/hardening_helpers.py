@@ -339,8 +339,8 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def established_to(port: int) -> int:
-    """ESTABLISHED TCP sockets of this process whose remote end is 127.0.0.1:``port``."""
+def established_sockets(port: int) -> set[str]:
+    """Inodes of this process's ESTABLISHED TCP sockets whose remote end is ``port``."""
     inodes = set()
     for fd in os.listdir("/proc/self/fd"):
         try:
@@ -349,7 +349,7 @@ def established_to(port: int) -> int:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    count = 0
+    found = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as fh:
@@ -360,8 +360,8 @@ def established_to(port: int) -> int:
             cols = row.split()
             remote, state, inode = cols[2], cols[3], cols[9]
             if state == "01" and inode in inodes and int(remote.rsplit(":", 1)[1], 16) == port:
-                count += 1
-    return count
+                found.add(inode)
+    return found
 
 
 class LogCapture(logging.Handler):

@@ -18,7 +18,7 @@ import random
 from typing import Any
 
 import pytest
-from hardening_helpers import acquired_connections, connector_of, established_to, open_fds
+from hardening_helpers import acquired_connections, connector_of, established_sockets, open_fds
 
 from pulse_async import AsyncPulse, Timeout
 from pulse_async.errors import APIConnectionError, APITimeoutError, PulseError, ServerError
@@ -61,81 +61,95 @@ async def test_ten_thousand_mixed_calls_leak_no_connection_and_no_descriptor() -
                 max_connections=POOL,
                 _sleep=fast_sleep,
             )
-            receipt = await pulse.with_options(max_retries=5).messages.send(
-                to=["ada@example.com"], subject="Seed", body="for retrieve"
-            )
-            message_id = receipt.message_id
+            try:
+                receipt = await pulse.with_options(max_retries=5).messages.send(
+                    to=["ada@example.com"], subject="Seed", body="for retrieve"
+                )
+                message_id = receipt.message_id
 
-            async def one_call(i: int) -> Any:
-                kind = i % 4
-                if kind == 0:
-                    return await pulse.messages.send(
-                        to=["ada@example.com"], subject=f"n{i}", body="hello"
-                    )
-                if kind in (1, 2):
-                    return await pulse.messages.retrieve(message_id)
-                return await pulse.users.list(limit=5).pages().__anext__()
+                async def one_call(i: int) -> Any:
+                    kind = i % 4
+                    if kind == 0:
+                        return await pulse.messages.send(
+                            to=["ada@example.com"], subject=f"n{i}", body="hello"
+                        )
+                    if kind in (1, 2):
+                        return await pulse.messages.retrieve(message_id)
+                    return await pulse.users.list(limit=5).pages().__anext__()
 
-            outcomes: collections.Counter[str] = collections.Counter()
-            peak = {"acquired": 0, "established": 0}
-            next_call = iter(range(CALLS))
+                outcomes: collections.Counter[str] = collections.Counter()
+                peak = {"acquired": 0, "established": 0}
+                next_call = iter(range(CALLS))
 
-            async def worker() -> None:
-                for i in next_call:
-                    task = asyncio.create_task(one_call(i))
-                    if rng.random() < CANCEL_PROBABILITY:
-                        loop.call_later(rng.uniform(0, 0.02), task.cancel)
-                    await asyncio.wait([task])
-                    if task.cancelled():
-                        outcomes["cancelled"] += 1
-                        continue
-                    error = task.exception()
-                    if error is None:
-                        result = task.result()
-                        assert isinstance(result, MessageReceipt | Message | Page), result
-                        outcomes["ok"] += 1
-                    else:
-                        assert isinstance(error, PulseError), repr(error)
-                        outcomes[type(error).__name__] += 1
+                async def worker() -> None:
+                    for i in next_call:
+                        task = asyncio.create_task(one_call(i))
+                        if rng.random() < CANCEL_PROBABILITY:
+                            loop.call_later(rng.uniform(0, 0.02), task.cancel)
+                        await asyncio.wait([task])
+                        if task.cancelled():
+                            outcomes["cancelled"] += 1
+                            continue
+                        error = task.exception()
+                        if error is None:
+                            result = task.result()
+                            assert isinstance(result, MessageReceipt | Message | Page), result
+                            outcomes["ok"] += 1
+                        else:
+                            assert isinstance(error, PulseError), repr(error)
+                            outcomes[type(error).__name__] += 1
 
-            async def sampler() -> None:
-                tick = 0
-                while True:
-                    connector = connector_of(pulse)
-                    if connector is not None:
-                        peak["acquired"] = max(peak["acquired"], acquired_connections(pulse))
-                    if tick % 10 == 0:
-                        peak["established"] = max(peak["established"], established_to(server.port))
-                    tick += 1
-                    await asyncio.sleep(0.005)
+                async def sampler() -> None:
+                    tick = 0
+                    while True:
+                        connector = connector_of(pulse)
+                        if connector is not None:
+                            peak["acquired"] = max(peak["acquired"], acquired_connections(pulse))
+                        if tick % 10 == 0:
+                            live = established_sockets(server.port)
+                            if len(live) > POOL:
+                                # aiohttp hands a released slot to the next waiter before it
+                                # closes the old socket, and asyncio closes a socket one loop
+                                # iteration after transport.close(): for that iteration the
+                                # kernel may see one socket more than the pool. Whatever was
+                                # established at this instant must be within the limit one
+                                # iteration later.
+                                await asyncio.sleep(0)
+                                live &= established_sockets(server.port)
+                            peak["established"] = max(peak["established"], len(live))
+                        tick += 1
+                        await asyncio.sleep(0.005)
 
-            sampling = asyncio.create_task(sampler())
-            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-            sampling.cancel()
-            await asyncio.wait([sampling])
+                sampling = asyncio.create_task(sampler())
+                await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+                sampling.cancel()
+                await asyncio.wait([sampling])
 
-            assert sum(outcomes.values()) == CALLS
-            # Every kind of outcome really happened.
-            assert outcomes["ok"] > CALLS // 2, outcomes
-            assert outcomes["cancelled"] > 0, outcomes
-            assert outcomes[APITimeoutError.__name__] > 0, outcomes
-            assert outcomes[APIConnectionError.__name__] + outcomes[ServerError.__name__] > 0
-            # The pool never went past its limit.
-            assert 0 < peak["acquired"] <= POOL, peak
-            assert 0 < peak["established"] <= POOL, peak
-            assert acquired_connections(pulse) == 0
-            # What is left open is at most the pool's idle connections (and the server's ends).
-            gc.collect()
-            assert open_fds() <= fds_before + 2 * POOL
-            await pulse.aclose()
-            await asyncio.sleep(0)
-            for _ in range(200):  # the server closes its ends as the client's FINs arrive
+                assert sum(outcomes.values()) == CALLS
+                # Every kind of outcome really happened.
+                assert outcomes["ok"] > CALLS // 2, outcomes
+                assert outcomes["cancelled"] > 0, outcomes
+                assert outcomes[APITimeoutError.__name__] > 0, outcomes
+                assert outcomes[APIConnectionError.__name__] + outcomes[ServerError.__name__] > 0
+                # The pool never went past its limit.
+                assert 0 < peak["acquired"] <= POOL, peak
+                assert 0 < peak["established"] <= POOL, peak
+                assert acquired_connections(pulse) == 0
+                # What is left open is at most the pool's idle connections (and the server's ends).
                 gc.collect()
-                if open_fds() <= fds_before and established_to(server.port) == 0:
-                    break
-                await asyncio.sleep(0.01)
-            assert established_to(server.port) == 0
-            assert open_fds() <= fds_before
+                assert open_fds() <= fds_before + 2 * POOL
+                await pulse.aclose()
+                await asyncio.sleep(0)
+                for _ in range(200):  # the server closes its ends as the client's FINs arrive
+                    gc.collect()
+                    if open_fds() <= fds_before and len(established_sockets(server.port)) == 0:
+                        break
+                    await asyncio.sleep(0.01)
+                assert len(established_sockets(server.port)) == 0
+                assert open_fds() <= fds_before
+            finally:
+                # A failed assertion above must not leave the pool for a later test to find.
+                await pulse.aclose()
         gc.collect()
         await asyncio.sleep(0)
     finally:
