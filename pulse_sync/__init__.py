@@ -14,42 +14,52 @@ thread per process and blocks on its result: it works in scripts, thread
 pools, forked workers and Jupyter notebooks alike, and never runs, re-enters
 or patches an event loop in the caller's thread. Models and errors are
 :mod:`pulse_async`'s own classes.
+
+Every name loads when first named (``from pulse_sync import Pulse`` loads the
+clients, and with them aiohttp), so ``import pulse_sync`` itself costs next to
+nothing.
 """
 
-from pulse_async import (
-    FINAL_STATUSES,
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    Channel,
-    ClientOptions,
-    ClientStats,
-    ConflictError,
-    LocalRateLimiter,
-    Message,
-    MessageReceipt,
-    MessageStatus,
-    NotFoundError,
-    Page,
-    PermissionDeniedError,
-    PulseError,
-    RateLimiter,
-    RateLimitError,
-    RedisRateLimiter,
-    RetryEvent,
-    Role,
-    ServerError,
-    Thread,
-    Timeout,
-    User,
-    UserStatus,
-    ValidationError,
-    __version__,
-)
-from pulse_sync._client import Pulse, Pulsewave
-from pulse_sync._loop import LoopThreadError
-from pulse_sync._pager import Pager
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pulse_async import (
+        FINAL_STATUSES,
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        Channel,
+        ClientOptions,
+        ClientStats,
+        ConflictError,
+        LocalRateLimiter,
+        Message,
+        MessageReceipt,
+        MessageStatus,
+        NotFoundError,
+        Page,
+        PermissionDeniedError,
+        PulseError,
+        RateLimiter,
+        RateLimitError,
+        RedisRateLimiter,
+        RetryEvent,
+        Role,
+        ServerError,
+        Thread,
+        Timeout,
+        User,
+        UserStatus,
+        ValidationError,
+        __version__,
+    )
+    from pulse_sync._client import Pulse, Pulsewave
+    from pulse_sync._loop import LoopThreadError
+    from pulse_sync._pager import Pager
 
 __all__ = [
     "FINAL_STATUSES",
@@ -86,3 +96,23 @@ __all__ = [
     "ValidationError",
     "__version__",
 ]
+
+#: Where each name lives; every name not listed here comes from :mod:`pulse_async`.
+_HOMES: dict[str, str] = {
+    "LoopThreadError": "pulse_sync._loop",
+    "Pager": "pulse_sync._pager",
+    "Pulse": "pulse_sync._client",
+    "Pulsewave": "pulse_sync._client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES.get(name, "pulse_async")), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

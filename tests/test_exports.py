@@ -10,8 +10,9 @@ import pytest
 import pulse_async
 import pulse_async.errors
 import pulse_async.models
+import pulse_sync
 
-PACKAGES = [pulse_async, pulse_async.errors, pulse_async.models]
+PACKAGES = [pulse_async, pulse_async.errors, pulse_async.models, pulse_sync]
 
 #: The names DESIGN.md promises, by module.
 DESIGN_NAMES = {
@@ -76,6 +77,19 @@ def test_every_name_in_all_imports(module: object) -> None:
     for public in module.__all__:  # type: ignore[attr-defined]
         assert public in namespace, public
         assert namespace[public] is getattr(importlib.import_module(name), public)
+
+
+@pytest.mark.parametrize("module", PACKAGES, ids=lambda m: m.__name__)
+def test_dir_lists_every_public_name(module: object) -> None:
+    """Names that load on first use (PEP 562) are listed all the same."""
+    assert set(module.__all__) <= set(dir(module))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("module", [pulse_async, pulse_sync], ids=lambda m: m.__name__)
+def test_an_unknown_name_is_an_attribute_error(module: object) -> None:
+    assert not hasattr(module, "NoSuchName")
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
+        _ = module.NoSuchName  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("module", "names"), DESIGN_NAMES.items())

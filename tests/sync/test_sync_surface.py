@@ -9,9 +9,11 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sync_helpers import child_env, run_script
 
 import pulse_async
 import pulse_async.errors
@@ -133,3 +135,32 @@ def test_models_and_errors_are_the_async_classes() -> None:
     for name in pulse_sync.__all__:
         if name in pulse_async.__all__:
             assert getattr(pulse_sync, name) is getattr(pulse_async, name), name
+
+
+def test_names_load_when_first_used(tmp_path: Path) -> None:
+    """``import pulse_sync`` loads no client (nor aiohttp); naming ``Pulse`` loads what it needs."""
+    result = run_script(
+        """
+        import sys
+        import pulse_sync
+
+        CLIENTS = ["aiohttp", "pulse_async._client", "pulse_sync._client", "pulse_sync._loop"]
+
+        def loaded(names):
+            return [name for name in names if name in sys.modules]
+
+        assert loaded(["pulse_async", *CLIENTS]) == [], loaded(["pulse_async", *CLIENTS])
+        assert {"Pulse", "User", "LoopThreadError"} <= set(dir(pulse_sync))
+        assert loaded(["pulse_async", *CLIENTS]) == [], "dir() loaded a module"
+
+        from pulse_sync import Pulse, User
+
+        assert User is sys.modules["pulse_async"].User
+        assert loaded(CLIENTS) == CLIENTS, loaded(CLIENTS)
+        assert "pulse_async._redis_limiter" not in sys.modules, "loaded before it was named"
+        assert pulse_sync.RedisRateLimiter is sys.modules["pulse_async"].RedisRateLimiter
+        """,
+        child_env(),
+        tmp_path,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
