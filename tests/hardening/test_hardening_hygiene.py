@@ -107,13 +107,15 @@ async def test_ten_thousand_mixed_calls_leak_no_connection_and_no_descriptor() -
                             peak["acquired"] = max(peak["acquired"], acquired_connections(pulse))
                         if tick % 10 == 0:
                             live = established_sockets(server.port)
-                            if len(live) > POOL:
+                            for _ in range(3):
+                                if len(live) <= POOL:
+                                    break
                                 # aiohttp hands a released slot to the next waiter before it
                                 # closes the old socket, and asyncio closes a socket one loop
                                 # iteration after transport.close(): for that iteration the
-                                # kernel may see one socket more than the pool. Whatever was
-                                # established at this instant must be within the limit one
-                                # iteration later.
+                                # kernel may see one socket more than the pool. Of what was
+                                # established at this instant, what is still established a
+                                # few iterations later must be within the limit.
                                 await asyncio.sleep(0)
                                 live &= established_sockets(server.port)
                             peak["established"] = max(peak["established"], len(live))
