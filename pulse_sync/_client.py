@@ -22,7 +22,7 @@ from pulse_async import (
     RetryEvent,
     Timeout,
 )
-from pulse_sync._loop import Binding
+from pulse_sync._loop import Binding, close_at_exit
 from pulse_sync.resources import Messages, PulsewaveMessages, Threads, Users
 
 __all__ = ["Pulse", "Pulsewave"]
@@ -75,6 +75,10 @@ class _Client(Generic[A]):
             default_headers=default_headers,
         )
         self._setup(Binding(factory), _same, owner=True)
+        if rate_limit is not None and not isinstance(rate_limit, str | int | float):
+            # A limiter object is the caller's and may be shared: closing this client leaves
+            # it open, and the exit hook closes it on the loop its connections belong to.
+            close_at_exit(rate_limit)
 
     @staticmethod
     def _async_type() -> Callable[..., A]:

@@ -46,6 +46,7 @@ import contextlib
 import logging
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar
@@ -188,6 +189,22 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 _state = _LoopThread()
 #: What a forked child inherited and must neither close nor free (see the module docstring).
 _inherited: list[object] = []
+
+#: Rate limiters given to pulse_sync clients. Their connections live on the loop thread,
+#: where a blocking caller cannot ``await limiter.aclose()``, and a limiter is shared, so
+#: closing a client leaves it open: the exit hook closes them, after the clients. Weak: a
+#: limiter nobody holds any more is not kept alive for the exit hook.
+_limiters: weakref.WeakSet[Any] = weakref.WeakSet()
+_strong_limiters: list[_AsyncClosable] = []
+
+
+def close_at_exit(limiter: _AsyncClosable) -> None:
+    """Have the exit hook close ``limiter`` on the loop (its ``aclose`` must be idempotent)."""
+    try:
+        _limiters.add(limiter)
+    except TypeError:  # not weak-referenceable (``__slots__``): held to the end
+        if limiter not in _strong_limiters:
+            _strong_limiters.append(limiter)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -341,7 +358,7 @@ async def _aclose_quietly(client: _AsyncClosable) -> None:
     try:
         await client.aclose()
     except Exception:
-        log.debug("pulse_sync: closing a garbage-collected client failed", exc_info=True)
+        log.debug("pulse_sync: closing %s failed", type(client).__name__, exc_info=True)
 
 
 # --- interpreter exit -------------------------------------------------------------------------
@@ -373,7 +390,8 @@ def _shutdown() -> None:
         if not slot.closed and slot.pid == os.getpid():
             slot.closed = True
             clients.append(slot.client)
-    finish = asyncio.run_coroutine_threadsafe(_finish(clients), loop)
+    limiters = [*_limiters, *_strong_limiters]
+    finish = asyncio.run_coroutine_threadsafe(_finish(clients, limiters), loop)
     try:
         finish.result(timeout=_EXIT_CLOSE_TIMEOUT)
     except BaseException:  # a hang guard: never block the interpreter's exit
@@ -382,12 +400,20 @@ def _shutdown() -> None:
     loop.call_soon_threadsafe(loop.stop)
     thread.join(_EXIT_JOIN_TIMEOUT)
     if not thread.is_alive():
-        loop.close()
+        with warnings.catch_warnings():
+            # uvloop warns of each transport still open (one the user left on our loop) while
+            # it closes its handles; under ``-W error`` the warning became an exception inside
+            # that walk, the handle stayed open, and close() waited on it forever. Shown, the
+            # warning still reports the leak, and the interpreter exits.
+            warnings.simplefilter("default", ResourceWarning)
+            loop.close()
 
 
-async def _finish(clients: list[_AsyncClosable]) -> None:
+async def _finish(clients: list[_AsyncClosable], limiters: list[_AsyncClosable]) -> None:
     if clients:
         await asyncio.gather(*(_aclose_quietly(c) for c in clients))
+    if limiters:  # after the clients, whose last calls may still have used them
+        await asyncio.gather(*(_aclose_quietly(limiter) for limiter in limiters))
     current = asyncio.current_task()
     rest = [t for t in asyncio.all_tasks() if t is not current]
     for task in rest:

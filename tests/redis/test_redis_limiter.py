@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -509,3 +510,38 @@ def test_a_client_left_on_a_closed_loop_is_set_aside() -> None:
         _INHERITED.remove(stale)
     finally:
         second.close()
+
+
+@pytest.mark.parametrize("uvloop_env", ["1", "0"])
+def test_a_sync_client_s_limiter_is_closed_at_exit(
+    redis_server: RedisServer, uvloop_env: str, tmp_path: Path
+) -> None:
+    """A blocking caller cannot ``await limiter.aclose()``: pulse_sync closes it at exit.
+
+    Before, its Redis connection was still open when the loop closed: uvloop warned of it,
+    and under ``-W error`` the process never exited.
+    """
+    script = textwrap.dedent(
+        f"""
+        from pulse_async.testing import PulseServer
+        from pulse_sync import Pulse, RedisRateLimiter
+
+        handle = PulseServer().start_in_thread()
+        limiter = RedisRateLimiter({redis_server.url!r}, name={unique("exit")!r}, per_minute=6000)
+        with Pulse(handle.admin_key, base_url=handle.url, rate_limit=limiter) as pulse:
+            print(pulse.messages.send(to=["ada@example.com"], subject="s", body="b").status)
+        print(limiter.degraded)
+        handle.stop()
+        """
+    )
+    env = {**os.environ, "PULSE_SYNC_UVLOOP": uvloop_env}
+    env.pop("PYTHONWARNINGS", None)
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-W", "always::ResourceWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,  # a hang guard
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "queued\nFalse\n", "")

@@ -103,3 +103,50 @@ def test_exit_without_closing_is_quiet(
     )
     assert result.stderr == ""
     assert (result.returncode, result.stdout) == (0, "done\n")
+
+
+LEAKY_LIMITER_SCRIPT = """
+    import asyncio
+    import os
+    from urllib.parse import urlsplit
+
+    import pulse_sync
+
+    class LeakyLimiter:
+        '''A custom limiter that opens a connection on the loop and never closes it.'''
+
+        writer = None
+
+        async def acquire(self, max_wait):
+            if self.writer is None:
+                url = urlsplit(os.environ["PULSE_BASE_URL"])
+                _, self.writer = await asyncio.open_connection(url.hostname, url.port)
+            return 0.0
+
+        async def pause(self, seconds):
+            pass
+
+        async def aclose(self):
+            pass                                       # the leak: nothing is closed
+
+    with pulse_sync.Pulse(rate_limit=LeakyLimiter()) as pulse:
+        pulse.users.list(limit=1).fetch_page()
+    print("done")
+"""
+
+
+@pytest.mark.parametrize("uvloop_env", ["1", "0"])
+def test_exit_with_a_transport_left_on_the_loop_reports_it_and_does_not_hang(
+    server: ServerThread, uvloop_env: str, tmp_path: Path
+) -> None:
+    """A leak that is not ours is reported at exit, never turned into a hang by ``-W error``.
+
+    uvloop warns of each open transport while it closes the loop; raised as an error inside
+    that walk, the warning left the handle open and ``loop.close()`` waited on it forever.
+    """
+    result = run_script(
+        LEAKY_LIMITER_SCRIPT, child_env(server, PULSE_SYNC_UVLOOP=uvloop_env), tmp_path
+    )
+    assert (result.returncode, result.stdout) == (0, "done\n"), result.stderr
+    if uvloop_env == "1":
+        assert "ResourceWarning: unclosed resource <TCPTransport" in result.stderr
