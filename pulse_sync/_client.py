@@ -75,10 +75,10 @@ class _Client(Generic[A]):
             default_headers=default_headers,
         )
         self._setup(Binding(factory), _same, owner=True)
-        if rate_limit is not None and not isinstance(rate_limit, str | int | float):
-            # A limiter object is the caller's and may be shared: closing this client leaves
-            # it open, and the exit hook closes it on the loop its connections belong to.
-            close_at_exit(rate_limit)
+        if (limiter := self._client.rate_limiter) is not None:
+            # A limiter may be the caller's and shared: closing this client leaves it open,
+            # and the exit hook closes it on the loop its connections belong to.
+            close_at_exit(limiter)
 
     @staticmethod
     def _async_type() -> Callable[..., A]:
