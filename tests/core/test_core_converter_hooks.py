@@ -187,5 +187,8 @@ def test_every_model_field_is_filled_by_its_hook() -> None:
                 document[_key(field)] = f"v-{field.name}"
         model = converter.structure(document, cls)
         for field in attrs.fields(cls):
-            assert getattr(model, field.name) != field.default, (cls, field.name)
+            default = field.default
+            if isinstance(default, attrs.Factory):
+                default = default.factory()
+            assert getattr(model, field.name) != default, (cls, field.name)
         assert model == REFERENCE.structure(document, cls)
