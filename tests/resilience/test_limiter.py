@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +16,7 @@ from limiter_helpers import VirtualTime
 from resilience_helpers import FakeTime, ScriptedServer, error, receipt
 
 from pulse_async import APITimeoutError, AsyncPulse, LocalRateLimiter, ValidationError
-from pulse_async._core._ratelimit import SAFETY, GCRABucket, per_minute_from
+from pulse_async._core._ratelimit import PLANS, SAFETY, GCRABucket, per_minute_from
 
 
 def test_plan_names_and_numbers() -> None:
@@ -387,3 +389,36 @@ def test_past_saturation_the_limiter_admits_its_rate_and_no_more(
         assert len(in_time) >= 0.9 * rate * (seconds - paused) - 1
 
     asyncio.run(scenario())
+
+
+# --- the plan table's one home -------------------------------------------------------------
+
+
+def test_the_plan_table_is_defined_once_and_read_everywhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan added to ``PLANS`` is known to the client, the CLI and the local server."""
+    from pulse_async._cli._parser import _rate
+    from pulse_async._limiter import make_limiter
+    from pulse_async.testing.__main__ import _rate_limit
+    from pulse_async.testing._state import resolve_rate_limit
+
+    monkeypatch.setitem(PLANS, "team", 5000)
+    assert per_minute_from("team") == 5000
+    limiter = make_limiter("team")
+    assert isinstance(limiter, LocalRateLimiter)
+    assert limiter.per_minute == 5000
+    assert _rate("team") == 5000
+    assert resolve_rate_limit(_rate_limit("team")) == 5000
+
+
+def test_no_module_spells_the_plan_numbers_again() -> None:
+    root = Path(__file__).resolve().parents[2]
+    pattern = re.compile(r"""["']pro["']\s*:\s*1[_,]?000|["']free["']\s*:\s*60\b""")
+    offenders = [
+        str(path.relative_to(root))
+        for package in ("pulse_async", "pulse_sync")
+        for path in (root / package).rglob("*.py")
+        if pattern.search(path.read_text()) and path.name != "_ratelimit.py"
+    ]
+    assert offenders == []
