@@ -20,7 +20,7 @@ import attrs
 
 from pulse_async._core._options import ClientOptions
 from pulse_async._core._retry_after import parse_retry_after
-from pulse_async._version import __version__
+from pulse_async._version import DISTRIBUTION, __version__
 from pulse_async.errors import (
     APIConnectionError,
     APIError,
@@ -69,9 +69,9 @@ def path(template: str, *ids: str) -> str:
 
 
 def user_agent(aiohttp_version: str) -> str:
-    """``pulse-sdk/<version> python/<x.y> aiohttp/<x.y.z>``."""
+    """``pulse-messaging/<version> python/<x.y> aiohttp/<x.y.z>`` (the distribution's name)."""
     py = ".".join(platform.python_version_tuple()[:2])
-    return f"pulse-sdk/{__version__} python/{py} aiohttp/{aiohttp_version}"
+    return f"{DISTRIBUTION}/{__version__} python/{py} aiohttp/{aiohttp_version}"
 
 
 class _Credential(str):

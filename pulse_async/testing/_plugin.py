@@ -1,6 +1,6 @@
 """The pytest plugin (entry point ``pulse``): fixtures for the local Pulse server.
 
-Loaded into every pytest run of a project that installs pulse-sdk, so it
+Loaded into every pytest run of a project that installs pulse-messaging, so it
 imports nothing heavy at module level and defines fixtures only:
 
 - ``pulse_server`` — a running :class:`~pulse_async.testing.PulseServer`

@@ -97,7 +97,7 @@ async def test_headers_and_body_on_the_wire(server: Server, api_key: str) -> Non
     assert headers["Authorization"] == f"Bearer {api_key}"
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept"] == "application/json"
-    assert headers["User-Agent"].startswith("pulse-sdk/")
+    assert headers["User-Agent"].startswith("pulse-messaging/")
     assert uuid.UUID(headers["Idempotency-Key"]).version == 4
     assert headers["Idempotency-Key"] == user.idempotency_key
     assert json.loads(body) == {"email": "a@b.co", "role": "admin", "name": "Zoë"}
