@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from pulse_async._limiter import LocalRateLimiter, RateLimiter
     from pulse_async._pager import AsyncPageIterator, AsyncPager
     from pulse_async._redis_limiter import RedisRateLimiter
+    from pulse_async._transport import ConnectorFactory
     from pulse_async.resources.messages import SendParams
     from pulse_async.resources.pulsewave import CreateParams
 
@@ -71,6 +72,7 @@ __all__ = [
     "ClientOptions",
     "ClientStats",
     "ConflictError",
+    "ConnectorFactory",
     "CreateParams",
     "LocalRateLimiter",
     "Message",
@@ -103,6 +105,7 @@ _LAZY: dict[str, str] = {
     "Batch": "pulse_async._batch",
     "ClientOptions": "pulse_async._core._options",
     "ClientStats": "pulse_async._client",
+    "ConnectorFactory": "pulse_async._transport",
     "CreateParams": "pulse_async.resources.pulsewave",
     "LocalRateLimiter": "pulse_async._limiter",
     "RateLimiter": "pulse_async._limiter",

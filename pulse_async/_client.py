@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar, cast
 
 import attrs
 
@@ -41,7 +41,7 @@ from pulse_async._core._retry import (
 )
 from pulse_async._core._retry_after import parse_rate_limit_headers
 from pulse_async._limiter import RateLimiter, make_limiter
-from pulse_async._transport import RawResponse, Transport
+from pulse_async._transport import ConnectorFactory, RawResponse, Transport
 from pulse_async.errors import APITimeoutError, PulseError, RateLimitError
 from pulse_async.resources import AsyncMessages, AsyncPulsewaveMessages, AsyncThreads, AsyncUsers
 
@@ -98,6 +98,7 @@ class _Runtime:
 class _Client:
     _default_base_url: ClassVar[str]
     _env_base_url: ClassVar[tuple[str, ...]] = ("PULSE_BASE_URL",)
+    _env_api_key: ClassVar[tuple[str, ...]] = ("PULSE_API_KEY",)
 
     def __init__(
         self,
@@ -113,6 +114,8 @@ class _Client:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         verify_ssl: bool = True,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | Literal[False] | None = None,
+        connector_factory: ConnectorFactory | None = None,
         _clock: Callable[[], float] = time.monotonic,
         _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         _rng: random.Random | None = None,
@@ -122,12 +125,15 @@ class _Client:
             base_url=base_url,
             default_base_url=self._default_base_url,
             env_base_url=self._env_base_url,
+            env_api_key=self._env_api_key,
             timeout=timeout,
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
             max_connections=max_connections,
             verify_ssl=verify_ssl,
             default_headers=default_headers,
+            proxy=proxy,
+            connector_factory=connector_factory,
         )
         self._clock = _clock
         self._sleep = _sleep
@@ -451,6 +457,7 @@ class AsyncPulsewave(_Client):
 
     _default_base_url = PULSEWAVE_BASE_URL
     _env_base_url = ("PULSEWAVE_BASE_URL", "PULSE_BASE_URL")
+    _env_api_key = ("PULSEWAVE_API_KEY", "PULSE_API_KEY")
 
     messages: AsyncPulsewaveMessages
 

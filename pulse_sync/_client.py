@@ -11,7 +11,7 @@ import functools
 import os
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, Self, TypeVar
 
 from pulse_async import (
     AsyncPulse,
@@ -23,6 +23,9 @@ from pulse_async import (
     Timeout,
 )
 from pulse_sync._loop import Binding, close_at_exit
+
+if TYPE_CHECKING:
+    from pulse_async import ConnectorFactory
 from pulse_sync.resources import Messages, PulsewaveMessages, Threads, Users
 
 __all__ = ["Pulse", "Pulsewave"]
@@ -59,6 +62,8 @@ class _Client(Generic[A]):
         max_connections: int = 100,
         verify_ssl: bool = True,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | Literal[False] | None = None,
+        connector_factory: ConnectorFactory | None = None,
     ) -> None:
         factory = functools.partial(
             self._async_type(),
@@ -73,6 +78,8 @@ class _Client(Generic[A]):
             max_connections=max_connections,
             verify_ssl=verify_ssl,
             default_headers=default_headers,
+            proxy=proxy,
+            connector_factory=connector_factory,
         )
         self._setup(Binding(factory), _same, owner=True)
         if (limiter := self._client.rate_limiter) is not None:

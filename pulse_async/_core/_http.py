@@ -41,6 +41,7 @@ __all__ = [
     "error_from_response",
     "header",
     "path",
+    "redacted",
     "sign",
     "user_agent",
 ]
@@ -85,6 +86,11 @@ class _Credential(str):
 
     def __repr__(self) -> str:
         return "'<redacted>'"
+
+
+def redacted(value: str) -> str:
+    """``value`` as a header value whose ``repr`` hides it (credentials: key, proxy)."""
+    return _Credential(value)
 
 
 def sign(options: ClientOptions, aiohttp_version: str) -> dict[str, str]:
