@@ -48,7 +48,13 @@ from pulse_async.models import (
 
 if TYPE_CHECKING:
     from pulse_async._batch import Batch
-    from pulse_async._client import AsyncPulse, AsyncPulsewave, ClientStats, RetryEvent
+    from pulse_async._client import (
+        AsyncClient,
+        AsyncPulse,
+        AsyncPulsewave,
+        ClientStats,
+        RetryEvent,
+    )
     from pulse_async._core._options import ClientOptions, Timeout
     from pulse_async._limiter import LocalRateLimiter, RateLimiter
     from pulse_async._pager import AsyncPageIterator, AsyncPager
@@ -62,6 +68,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AsyncClient",
     "AsyncPageIterator",
     "AsyncPager",
     "AsyncPulse",
@@ -98,6 +105,7 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "AsyncClient": "pulse_async._client",
     "AsyncPageIterator": "pulse_async._pager",
     "AsyncPager": "pulse_async._pager",
     "AsyncPulse": "pulse_async._client",

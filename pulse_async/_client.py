@@ -1,6 +1,6 @@
 """``AsyncPulse`` and ``AsyncPulsewave``: options, transport, resilience and resources.
 
-A call goes: resource method (validate, build) → :meth:`_Client._call` →
+A call goes: resource method (validate, build) → :meth:`AsyncClient._call` →
 rate limiter (only if one is set, or the server asked us to pause) →
 transport → :func:`decipher`. A call that succeeds first time touches
 neither tenacity nor the retry budget's slow path; only after a first
@@ -48,7 +48,7 @@ from pulse_async.resources import AsyncMessages, AsyncPulsewaveMessages, AsyncTh
 if TYPE_CHECKING:
     import tenacity
 
-__all__ = ["AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent"]
+__all__ = ["AsyncClient", "AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent"]
 
 T = TypeVar("T")
 log = logging.getLogger("pulse_async")
@@ -95,7 +95,13 @@ class _Runtime:
         self.stats = ClientStats()
 
 
-class _Client:
+class AsyncClient:
+    """What :class:`AsyncPulse` and :class:`AsyncPulsewave` share: options, connections, calls.
+
+    Not made directly; annotate with it to accept either client. It is public so that type
+    checkers name it (not a private class) in their messages.
+    """
+
     _default_base_url: ClassVar[str]
     _env_base_url: ClassVar[tuple[str, ...]] = ("PULSE_BASE_URL",)
     _env_api_key: ClassVar[tuple[str, ...]] = ("PULSE_API_KEY",)
@@ -411,7 +417,7 @@ class _Client:
             await self._rt.limiter.pause(info.reset)
 
 
-class AsyncPulse(_Client):
+class AsyncPulse(AsyncClient):
     """The Pulse v2 (workspace) API: users, messages to members, threads.
 
     Example::
@@ -440,7 +446,7 @@ class AsyncPulse(_Client):
         self.threads = AsyncThreads(self)
 
 
-class AsyncPulsewave(_Client):
+class AsyncPulsewave(AsyncClient):
     """The Pulsewave v1 (delivery) API: one message on one channel.
 
     Example::

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pulse_async import ConnectorFactory
 from pulse_sync.resources import Messages, PulsewaveMessages, Threads, Users
 
-__all__ = ["Pulse", "Pulsewave"]
+__all__ = ["Client", "Pulse", "Pulsewave"]
 
 A = TypeVar("A", AsyncPulse, AsyncPulsewave)
 
@@ -37,8 +37,13 @@ def _same(client: A) -> A:
     return client
 
 
-class _Client(Generic[A]):
-    """What both sync clients share: the binding, ``with_options`` copies, closing."""
+class Client(Generic[A]):
+    """What :class:`Pulse` and :class:`Pulsewave` share: the binding, ``with_options`` copies,
+    closing.
+
+    Not made directly; annotate with it to accept either client. It is public so that type
+    checkers name it (not a private class) in their messages.
+    """
 
     _binding: Binding[A]
     _derive: Callable[[A], A]
@@ -169,7 +174,7 @@ class _Client(Generic[A]):
             self._binding.close()
 
 
-class Pulse(_Client[AsyncPulse]):
+class Pulse(Client[AsyncPulse]):
     """The Pulse v2 (workspace) API: users, messages to members, threads.
 
     Example::
@@ -205,7 +210,7 @@ class Pulse(_Client[AsyncPulse]):
         self.threads = Threads(self)
 
 
-class Pulsewave(_Client[AsyncPulsewave]):
+class Pulsewave(Client[AsyncPulsewave]):
     """The Pulsewave v1 (delivery) API: one message on one channel.
 
     Example::

@@ -22,11 +22,12 @@ from typing import Any, TextIO
 
 from pulse_async import AsyncPulse, MessageReceipt, PulseError
 from pulse_async._cli._output import make_progress, print_json
+from pulse_async.constants import RoleName
 from pulse_async.testing import PulseServer
 
 __all__ = ["run_demo"]
 
-_USERS = (
+_USERS: tuple[tuple[str, str, RoleName], ...] = (
     ("ada@example.com", "Ada Lovelace", "editor"),
     ("grace@example.com", "Grace Hopper", "editor"),
     ("alan@example.com", "Alan Turing", "viewer"),
