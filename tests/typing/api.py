@@ -7,7 +7,7 @@ again — fails the type check. Everything without an ignore must be accepted.
 
 from __future__ import annotations
 
-from typing import assert_type
+from typing import Any, assert_type
 
 import pulse_sync
 from pulse_async import (
@@ -100,3 +100,9 @@ def sync_twins(pulse: pulse_sync.Pulse, pw: pulse_sync.Pulsewave) -> None:
     either: list[pulse_sync.Client[AsyncPulse] | pulse_sync.Client[AsyncPulsewave]] = [pulse, pw]
     assert either
     pulse.with_options(timeout="slow")  # type: ignore[arg-type]
+
+
+def models_serialise(user: User, message: Message) -> None:
+    assert_type(user.to_dict(), dict[str, Any])
+    assert_type(message.to_json(indent=2), str)
+    message.to_json(2)  # type: ignore[call-arg]
