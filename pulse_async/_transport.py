@@ -34,7 +34,12 @@ import aiohttp
 
 from pulse_async._core._http import Request, encode_json, redacted, sign
 from pulse_async._core._options import ClientOptions
-from pulse_async.errors import APIConnectionError, APITimeoutError, ValidationError
+from pulse_async.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientMisuseError,
+    ValidationError,
+)
 
 __all__ = ["ConnectorFactory", "RawResponse", "Transport"]
 
@@ -133,16 +138,15 @@ class Transport:
 
     def _session_for_loop(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise APIConnectionError("the client is closed", retryable=False)
+            raise ClientMisuseError("the client is closed; create a new one")
         session = self._session
         if session is None:
             self._loop = asyncio.get_running_loop()
             session = self._session = self._new_session()
         elif self._loop is not asyncio.get_running_loop():
-            raise APIConnectionError(
-                "this client was first used on another event loop; create one client per loop"
-                " (pulse_sync does this for you)",
-                retryable=False,
+            raise ClientMisuseError(
+                "this client was first used on another event loop (one client per loop: create"
+                " it inside the coroutine asyncio.run() runs; pulse_sync does this for you)"
             )
         return session
 

@@ -253,6 +253,7 @@ def decipher(
             f"the {status} response body could not be read: {_describe(exc)}",
             retryable=False,
             idempotency_key=idempotency_key,
+            request_id=header(headers, "X-Request-Id") or None,
         ) from None
 
 

@@ -83,6 +83,7 @@ async def clients_and_errors(pulse: AsyncPulse, pw: AsyncPulsewave, error: Pulse
     AsyncPulse(proxy="http://proxy:3128")
     AsyncPulse(proxy=False)
     AsyncPulse(proxy=True)  # type: ignore[arg-type]
+    assert_type(error.request_id, str | None)  # on every error, not only APIError
     if isinstance(error, APIConnectionError):
         assert_type(error.retryable, bool)
 
