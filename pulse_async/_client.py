@@ -26,7 +26,9 @@ from pulse_async._core._options import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     PULSE_BASE_URL,
+    PULSE_KEY_VARIABLES,
     PULSEWAVE_BASE_URL,
+    PULSEWAVE_KEY_VARIABLES,
     ClientOptions,
     Timeout,
     check_max_retries,
@@ -104,7 +106,7 @@ class AsyncClient:
 
     _default_base_url: ClassVar[str]
     _env_base_url: ClassVar[tuple[str, ...]] = ("PULSE_BASE_URL",)
-    _env_api_key: ClassVar[tuple[str, ...]] = ("PULSE_API_KEY",)
+    _env_api_key: ClassVar[tuple[str, ...]] = PULSE_KEY_VARIABLES
 
     def __init__(
         self,
@@ -463,7 +465,7 @@ class AsyncPulsewave(AsyncClient):
 
     _default_base_url = PULSEWAVE_BASE_URL
     _env_base_url = ("PULSEWAVE_BASE_URL", "PULSE_BASE_URL")
-    _env_api_key = ("PULSEWAVE_API_KEY", "PULSE_API_KEY")
+    _env_api_key = PULSEWAVE_KEY_VARIABLES
 
     messages: AsyncPulsewaveMessages
 

@@ -27,13 +27,14 @@ environment:
   PULSE_BASE_URL      the API root (default https://api.pulse.io/v2); a bare root such as
                       http://127.0.0.1:8080 serves both APIs (/v2 and /v1 are added).
   PULSEWAVE_BASE_URL  the Pulsewave root, if it differs (pulse pulsewave ...).
+  PULSEWAVE_API_KEY   the Pulsewave key, if it differs (read before PULSE_API_KEY).
 
 exit status:
   0 success · 1 the API (or the network) refused or failed · 2 usage error, including
   an argument the SDK rejected before sending anything · 130 interrupted (Ctrl-C)
 
 example:
-  pulse serve --port 8080 &            # prints its keys
+  pulse serve --port 8080 &            # prints its keys and this export line
   export PULSE_BASE_URL=http://127.0.0.1:8080 PULSE_API_KEY=pw_test_...
   pulse users create --email ada@example.com --role editor --name "Ada Lovelace"
   pulse messages send --to ada@example.com --subject Hi --body "**Hello**" --wait

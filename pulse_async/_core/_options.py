@@ -33,7 +33,9 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "PULSEWAVE_BASE_URL",
+    "PULSEWAVE_KEY_VARIABLES",
     "PULSE_BASE_URL",
+    "PULSE_KEY_VARIABLES",
     "ClientOptions",
     "Timeout",
     "is_loopback_host",
@@ -42,6 +44,10 @@ __all__ = [
 
 PULSE_BASE_URL = "https://api.pulse.io/v2"
 PULSEWAVE_BASE_URL = "https://api.pulsewave.dev/v1"
+#: Where each client looks for its key, in order (Pulsewave's own variable first, as for its
+#: base URL). The clients and the ``pulse`` CLI read these.
+PULSE_KEY_VARIABLES = ("PULSE_API_KEY",)
+PULSEWAVE_KEY_VARIABLES = ("PULSEWAVE_API_KEY", "PULSE_API_KEY")
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_CONNECTIONS = 100
@@ -162,7 +168,7 @@ def resolve_options(
     base_url: str | None,
     default_base_url: str,
     env_base_url: tuple[str, ...] = ("PULSE_BASE_URL",),
-    env_api_key: tuple[str, ...] = ("PULSE_API_KEY",),
+    env_api_key: tuple[str, ...] = PULSE_KEY_VARIABLES,
     timeout: Timeout | float | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
