@@ -22,6 +22,12 @@ from pulse_async import (
     RetryEvent,
     Timeout,
 )
+from pulse_async.constants import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+)
 from pulse_sync._loop import Binding, close_at_exit
 
 if TYPE_CHECKING:
@@ -51,20 +57,20 @@ class Client(Generic[A]):
     _pid: int
     _client: A
 
-    # The defaults are AsyncPulse's, spelled out so that they show in signatures and IDEs
-    # (pulse_sync may not import pulse_async's core; test_sync_surface checks they agree).
+    # The defaults are AsyncPulse's, from their one home (pulse_async.constants), so that
+    # they show in signatures and IDEs; test_sync_surface checks they agree.
     def __init__(
         self,
         api_key: str | None = None,
         *,
         base_url: str | None = None,
         timeout: Timeout | float | None = None,
-        max_retries: int = 2,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         rate_limit: RateLimiter | str | float | None = None,
-        max_retry_after: float = 60.0,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         on_retry: Callable[[RetryEvent], object] | None = None,
-        max_response_bytes: int = 10 * 1024 * 1024,
-        max_connections: int = 100,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         verify_ssl: bool = True,
         default_headers: Mapping[str, str] | None = None,
         proxy: str | Literal[False] | None = None,

@@ -340,3 +340,10 @@ def test_the_sync_client_takes_the_same_options() -> None:
         assert client.options.proxy is not None
         assert client.options.proxy.url == "http://127.0.0.1:3128"
         assert not leaks(repr(client.options))
+
+
+def test_an_ipv6_proxy_keeps_its_brackets_and_a_non_callable_factory_is_refused() -> None:
+    assert options({}, proxy="http://[::1]:3128").proxy.url == "http://[::1]:3128"
+    with pytest.raises(ValidationError) as caught:
+        options({}, connector_factory="not callable")
+    assert caught.value.field == "connector_factory"

@@ -112,3 +112,11 @@ def test_both_clients_share_a_public_base() -> None:
     assert issubclass(AsyncPulsewave, AsyncClient)
     assert issubclass(pulse_sync.Pulse, pulse_sync.Client)
     assert issubclass(pulse_sync.Pulsewave, pulse_sync.Client)
+
+
+def test_until_holds_strings_only() -> None:
+    with pytest.raises(ValidationError) as caught:
+        _validation.check_until([MessageStatus.SENT, 3])
+    assert caught.value.field == "until"
+    assert _validation.check_until(None) is None
+    assert _validation.check_until([MessageStatus.SENT, "delivered"]) == {"sent", "delivered"}
