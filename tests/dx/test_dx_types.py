@@ -120,3 +120,35 @@ def test_until_holds_strings_only() -> None:
     assert caught.value.field == "until"
     assert _validation.check_until(None) is None
     assert _validation.check_until([MessageStatus.SENT, "delivered"]) == {"sent", "delivered"}
+
+
+MISUSES = """
+from pulse_async import AsyncPulse, AsyncPulsewave
+from pulse_sync import Pulse
+
+async def f(a: AsyncPulse, w: AsyncPulsewave, s: Pulse) -> None:
+    a.with_options(max_retries="x")
+    await w.aclose(1)
+    s.with_options(timeout="slow")
+    await a.users.create(email="e@example.com", role="superuser")
+    s.messages.send(to="e@example.com", subject="s", body="b")
+"""
+
+
+@pytest.mark.slow
+def test_mypy_names_public_classes_in_its_messages(tmp_path: Any) -> None:
+    """What a user sees when they get it wrong: mypy names AsyncClient, never ``_Client``."""
+    from mypy import api
+
+    source = tmp_path / "misuse.py"
+    source.write_text(MISUSES)
+    stdout, _stderr, status = api.run(
+        ["--strict", "--no-error-summary", "--cache-dir", str(tmp_path / "cache"), str(source)]
+    )
+    lines = stdout.strip().splitlines()
+    assert status == 1
+    assert len(lines) == 5, stdout
+    assert all('"_' not in line for line in lines), stdout  # no private class or function
+    assert '"with_options" of "AsyncClient"' in stdout
+    assert '"with_options" of "Client"' in stdout
+    assert '"create" of "AsyncUsers"' in stdout
