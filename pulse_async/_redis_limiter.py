@@ -19,7 +19,7 @@ then start a fresh one. While they rejoin one by one, within ``probe_interval``,
 those still on their fallback send on top of the shared rate: the one moment
 the plan can be overshot, by at most the fallback shares, for a few seconds.)
 
-``redis`` (redis-py, ``pip install 'pulse-sdk[redis]'``) is imported when a
+``redis`` (redis-py, ``pip install 'pulse-messaging[redis]'``) is imported when a
 limiter is created, not when this module is.
 """
 
@@ -44,7 +44,7 @@ from pulse_async._core._redis_gcra import (
     redact_url,
 )
 from pulse_async._limiter import LocalRateLimiter
-from pulse_async.errors import APITimeoutError, ValidationError
+from pulse_async.errors import APITimeoutError, ClientMisuseError, ValidationError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -84,7 +84,7 @@ def _import_redis() -> Any:
         import redis.backoff
     except ImportError:
         raise ImportError(
-            "RedisRateLimiter needs redis-py: pip install 'pulse-sdk[redis]'"
+            "RedisRateLimiter needs redis-py: pip install 'pulse-messaging[redis]'"
         ) from None
     return redis
 
@@ -320,11 +320,10 @@ class RedisRateLimiter:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None and not self._loop.is_closed():
-                # A misuse, not an outage: a PulseError that names the argument.
-                raise ValidationError(
+                # A misuse, not an outage: in the error tree, and never retried.
+                raise ClientMisuseError(
                     "this RedisRateLimiter is in use on another event loop, which is still "
-                    "open; create one limiter per event loop",
-                    field="rate_limit",
+                    "open; create one limiter per event loop"
                 )
             if self._redis is not None:
                 # Its connections belong to a closed loop: unusable, and closing them there

@@ -9,6 +9,17 @@ object: its repr carries the request headers, and so the API key.
 
 Retries and rate limiting wrap :meth:`Transport.send` in the client; nothing
 here retries.
+
+Proxies: the session keeps ``trust_env=False`` (aiohttp would otherwise read the proxy
+variables *and* ``~/.netrc``, whose credentials must never reach our requests). The proxy
+resolved by :mod:`pulse_async._core._proxy` goes on each request as ``proxy=``; its
+credentials travel as ``Proxy-Authorization`` — on the CONNECT of an ``https://`` API, or on
+the request itself (which only the proxy reads) for a plain ``http://`` loopback API.
+
+``connector_factory`` (the escape hatch: a custom TLS context, client certificates, a
+resolver, a Unix socket) is called here, inside the loop that first uses the client, each
+time a session is made (again in a forked child); the session owns and closes what it
+returns.
 """
 
 from __future__ import annotations
@@ -16,15 +27,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import aiohttp
 
-from pulse_async._core._http import Request, encode_json, sign
-from pulse_async._core._options import ClientOptions
-from pulse_async.errors import APIConnectionError, APITimeoutError
+from pulse_async._core._http import Request, encode_json, redacted, sign
+from pulse_async._core._options import ClientOptions, Timeout
+from pulse_async.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientMisuseError,
+    ValidationError,
+)
 
-__all__ = ["RawResponse", "Transport"]
+__all__ = ["ConnectorFactory", "RawResponse", "Transport"]
+
+#: What ``connector_factory=`` takes: called with no argument, inside the running loop.
+ConnectorFactory = Callable[[], aiohttp.BaseConnector]
 
 log = logging.getLogger("pulse_async.transport")
 
@@ -55,6 +75,17 @@ class Transport:
         self._options = options
         self._base_url = options.base_url
         self._headers = sign(options, aiohttp.__version__)
+        #: ``proxy=`` and ``proxy_headers=`` for every request (empty without a proxy).
+        self._proxy_args: dict[str, Any] = {}
+        proxy = options.proxy
+        if proxy is not None:
+            self._proxy_args["proxy"] = proxy.url
+            if proxy.authorization is not None:
+                credential = redacted(proxy.authorization)
+                if self._base_url.startswith("https:"):
+                    self._proxy_args["proxy_headers"] = {"Proxy-Authorization": credential}
+                else:
+                    self._headers["Proxy-Authorization"] = credential
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -79,15 +110,26 @@ class Transport:
         """Whether :meth:`aclose` was called."""
         return self._closed
 
-    def _new_session(self) -> aiohttp.ClientSession:
+    def _new_connector(self) -> aiohttp.BaseConnector:
+        factory = self._options.connector_factory
+        if factory is not None:
+            connector = factory()
+            if not isinstance(connector, aiohttp.BaseConnector):
+                raise ValidationError(
+                    f"must return an aiohttp connector, got {type(connector).__name__}",
+                    field="connector_factory",
+                )
+            return connector
         ssl_arg: ssl.SSLContext | bool = bool(self._options.verify_ssl)
-        connector = aiohttp.TCPConnector(
+        return aiohttp.TCPConnector(
             limit=self._options.max_connections,
             ssl=ssl_arg,
             enable_cleanup_closed=False,
         )
+
+    def _new_session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
-            connector=connector,
+            connector=self._new_connector(),
             timeout=self._timeout,
             auto_decompress=True,
             trust_env=False,
@@ -96,21 +138,31 @@ class Transport:
 
     def _session_for_loop(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise APIConnectionError("the client is closed", retryable=False)
+            raise ClientMisuseError("the client is closed; create a new one")
         session = self._session
         if session is None:
             self._loop = asyncio.get_running_loop()
             session = self._session = self._new_session()
+            # aiohttp silently resends a GET, PUT or DELETE once when the connection drops:
+            # an attempt our call path would not count, budget, trace or know had reached
+            # the server (a DELETE resent after a commit then reads 404). Resends are ours.
+            session._retry_connection = False
         elif self._loop is not asyncio.get_running_loop():
-            raise APIConnectionError(
-                "this client was first used on another event loop; create one client per loop"
-                " (pulse_sync does this for you)",
-                retryable=False,
+            raise ClientMisuseError(
+                "this client was first used on another event loop (one client per loop: create"
+                " it inside the coroutine asyncio.run() runs; pulse_sync does this for you)"
             )
         return session
 
-    async def send(self, request: Request, *, total_timeout: float | None = None) -> RawResponse:
-        """Send ``request`` once; the per-attempt ``total_timeout`` bounds the whole exchange."""
+    async def send(
+        self,
+        request: Request,
+        *,
+        timeout: Timeout | None = None,  # noqa: ASYNC109 - per-phase HTTP timeouts (connect, read), not a cancel scope
+    ) -> RawResponse:
+        """Send ``request`` once under ``timeout``: its ``connect`` and ``read``, and a
+        ``total`` that bounds the whole exchange (the client passes what is left of the
+        call's deadline). ``None``: the client's connect and read, no total."""
         session = self._session_for_loop()
         headers = self._headers
         data: bytes | None = None
@@ -120,15 +172,15 @@ class Transport:
                 headers["Idempotency-Key"] = request.idempotency_key
             if request.body is not None:
                 data = encode_json(request.body)
-        # The first attempt of a call without a limiter gets the whole deadline: reuse the
-        # prebuilt timeout rather than building one per call.
-        if total_timeout is None or total_timeout == self._full_timeout.total:
-            timeout = self._full_timeout if total_timeout is not None else self._timeout
+        # The first attempt of an unthrottled call passes the client's own Timeout: reuse the
+        # prebuilt ClientTimeout rather than building one per call.
+        if timeout is self._options.timeout:
+            client_timeout = self._full_timeout
+        elif timeout is None:
+            client_timeout = self._timeout
         else:
-            timeout = aiohttp.ClientTimeout(
-                total=total_timeout,
-                sock_connect=self._options.timeout.connect,
-                sock_read=self._options.timeout.read,
+            client_timeout = aiohttp.ClientTimeout(
+                total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
             )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s%s", request.method, self._base_url, request.path)
@@ -144,7 +196,8 @@ class Transport:
                 data=data,
                 headers=headers,
                 allow_redirects=False,
-                timeout=timeout,
+                timeout=client_timeout,
+                **self._proxy_args,
             ) as response:
                 body = await self._read(response)
                 return RawResponse(response.status, response.headers, body)

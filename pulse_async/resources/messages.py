@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +10,10 @@ import attrs
 
 from pulse_async._batch import DEFAULT_CONCURRENCY, Batch
 from pulse_async._core import _endpoints as ep
+from pulse_async._core._validation import check_until
 from pulse_async._polling import wait_for_status
-from pulse_async.models import Message, MessageReceipt
+from pulse_async.models import Message, MessageReceipt, MessageStatus
+from pulse_async.models._enums import MessageStatusName
 from pulse_async.resources._base import Requester
 from pulse_async.resources._structures import STRUCTURE_MESSAGE, STRUCTURE_RECEIPT
 
@@ -22,7 +24,7 @@ __all__ = ["AsyncMessages", "SendParams"]
 class SendParams:
     """One item of :meth:`AsyncMessages.send_many`: the arguments of ``messages.send``."""
 
-    to: Sequence[str]
+    to: list[str] | tuple[str, ...]
     subject: str
     body: str
     thread_id: str | None = None
@@ -39,7 +41,7 @@ class AsyncMessages:
     async def send(
         self,
         *,
-        to: Sequence[str],
+        to: list[str] | tuple[str, ...],
         subject: str,
         body: str,
         thread_id: str | None = None,
@@ -72,11 +74,16 @@ class AsyncMessages:
         """A message with its current delivery ``status``."""
         return await self._client._call(ep.retrieve_message(message_id), STRUCTURE_MESSAGE)
 
+    async def _poll(self, message_id: str, deadline: float) -> Message:
+        """One poll of :meth:`wait`, over by ``deadline`` whatever the client's timeout."""
+        request = ep.retrieve_message(message_id)
+        return await self._client._call(request, STRUCTURE_MESSAGE, deadline=deadline)
+
     async def wait(
         self,
         message_id: str,
         *,
-        until: Collection[str] | None = None,
+        until: Iterable[MessageStatus | MessageStatusName] | None = None,
         timeout: float = 60.0,
         poll_interval: float = 0.5,
     ) -> Message:
@@ -90,9 +97,9 @@ class AsyncMessages:
             print(message.status)  # delivered, bounced, failed or cancelled
         """
         return await wait_for_status(
-            self.retrieve,
+            self._poll,
             message_id,
-            until=until,
+            until=check_until(until),
             timeout=timeout,
             poll_interval=poll_interval,
             clock=self._client._clock,

@@ -21,7 +21,14 @@ import pytest
 import redis
 from redis_helpers import RedisServer, free_port, unique
 
-from pulse_async import APITimeoutError, AsyncPulse, PulseError, ValidationError
+from pulse_async import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncPulse,
+    ClientMisuseError,
+    PulseError,
+    ValidationError,
+)
 from pulse_async._core._ratelimit import SAFETY
 from pulse_async._core._redis_gcra import MAX_WAIT_MICROS, micros, redact_url
 from pulse_async._redis_limiter import _INHERITED, RedisRateLimiter
@@ -80,7 +87,7 @@ def test_importing_the_module_does_not_import_redis() -> None:
 def test_without_redis_py_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("redis", "redis.asyncio", "redis.asyncio.retry", "redis.backoff"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"pulse-sdk\[redis\]"):
+    with pytest.raises(ImportError, match=r"pulse-messaging\[redis\]"):
         RedisRateLimiter("redis://127.0.0.1:6379/0", name="x", per_minute=60)
 
 
@@ -560,12 +567,11 @@ def test_one_event_loop_at_a_time(redis_server: RedisServer) -> None:
     first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
     try:
         first.run_until_complete(limiter.acquire(100))
-        # A misuse, and one error tree: a PulseError naming the argument, never a RuntimeError.
-        with pytest.raises(ValidationError, match="another event loop") as caught:
+        # A misuse, and one error tree: a PulseError that is never retried.
+        with pytest.raises(ClientMisuseError, match="another event loop") as caught:
             second.run_until_complete(limiter.acquire(100))
-        assert caught.value.field == "rate_limit"
         assert isinstance(caught.value, PulseError)
-        assert not isinstance(caught.value, RuntimeError)
+        assert not isinstance(caught.value, APIConnectionError)
         first.run_until_complete(limiter.aclose())
         first.close()
         second.run_until_complete(limiter.acquire(100))  # the closed loop's place is free

@@ -16,7 +16,13 @@ from limiter_helpers import VirtualTime
 from resilience_helpers import FakeTime, ScriptedServer, error, receipt
 
 from pulse_async import APITimeoutError, AsyncPulse, LocalRateLimiter, ValidationError
-from pulse_async._core._ratelimit import PLANS, SAFETY, GCRABucket, per_minute_from
+from pulse_async._core._ratelimit import (
+    _PLAN_RATES,
+    PLANS,
+    SAFETY,
+    GCRABucket,
+    per_minute_from,
+)
 
 
 def test_plan_names_and_numbers() -> None:
@@ -398,12 +404,16 @@ def test_the_plan_table_is_defined_once_and_read_everywhere(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A plan added to ``PLANS`` is known to the client, the CLI and the local server."""
+    import pulse_async.constants
     from pulse_async._cli._parser import _rate
     from pulse_async._limiter import make_limiter
     from pulse_async.testing.__main__ import _rate_limit
     from pulse_async.testing._state import resolve_rate_limit
 
-    monkeypatch.setitem(PLANS, "team", 5000)
+    assert pulse_async.constants.PLANS is PLANS
+    with pytest.raises(TypeError):  # read-only
+        PLANS["free"] = 10_000  # type: ignore[index]
+    monkeypatch.setitem(_PLAN_RATES, "team", 5000)
     assert per_minute_from("team") == 5000
     limiter = make_limiter("team")
     assert isinstance(limiter, LocalRateLimiter)
