@@ -432,3 +432,19 @@ def test_no_module_spells_the_plan_numbers_again() -> None:
         if pattern.search(path.read_text()) and path.name != "_ratelimit.py"
     ]
     assert offenders == []
+
+
+async def test_a_forked_child_does_not_queue_behind_the_parent_s_callers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pulse_async._limiter as module
+
+    vt = VirtualTime()
+    limiter = LocalRateLimiter(60, clock=vt.clock, sleep=vt.sleep)
+    await limiter.acquire(0)
+    # A caller the parent had queued when it forked: in the child, no task will ever run it.
+    limiter._queue[module._Waiter(deadline=10**18)] = None
+    monkeypatch.setattr(module.os, "getpid", lambda: -1)
+    await vt.advance(1 / SAFETY)
+    assert await limiter.acquire(0) == 0.0  # the slot is free; no ghost ahead of it
+    assert limiter.waiting == 0
