@@ -30,14 +30,21 @@ class RateLimiter(Protocol):
     """What a client needs from a rate limiter."""
 
     async def acquire(self, max_wait: float) -> float | None:
-        """Wait for the next slot; :class:`APITimeoutError` if it is beyond ``max_wait``.
+        """Wait for a slot and take it; :class:`APITimeoutError` if it is beyond ``max_wait``.
 
         Returns the seconds it made the caller wait (``0`` or ``None``: none), which
-        ``client.stats.throttled`` counts.
+        ``client.stats.throttled`` counts. The contract every backend keeps: a refused
+        caller books nothing; a caller cancelled while it waits keeps no slot (or gives
+        it back); no wait here lasts longer than ``max_wait``, which may be
+        ``math.inf`` (queue until served, first come, first served).
         """
 
     async def pause(self, seconds: float) -> None:
-        """Hold every caller back for ``seconds`` from now (the server asked us to)."""
+        """Hold every caller back for ``seconds`` from now (the server asked us to).
+
+        The pause may end a little later, at random, never earlier, so that callers
+        held back together do not all fire at one instant.
+        """
 
     async def aclose(self) -> None:
         """Release what the limiter holds (connections, tasks)."""

@@ -246,7 +246,10 @@ class RedisRateLimiter:
         left (a free local slot, or a refusal). While Redis is unreachable,
         the local fallback limit applies. A caller cancelled while it waits
         for its booked slot gives it back, unless a later caller has already
-        booked after it (the bucket keeps no holes).
+        booked after it (the bucket keeps no holes). Slots are booked ahead, in
+        Redis, so that processes are served in the order they asked: a slot
+        whose answer never reached its caller (cut off by ``max_wait``
+        mid-call) stays spent.
         """
         if not self._use_redis():
             return await self._fallback.acquire(max_wait)
