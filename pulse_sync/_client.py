@@ -22,7 +22,7 @@ from pulse_async import (
     RetryEvent,
     Timeout,
 )
-from pulse_sync._loop import Binding, close_at_exit
+from pulse_sync._loop import Binding
 from pulse_sync.resources import Messages, PulsewaveMessages, Threads, Users
 
 __all__ = ["Pulse", "Pulsewave"]
@@ -74,11 +74,9 @@ class _Client(Generic[A]):
             verify_ssl=verify_ssl,
             default_headers=default_headers,
         )
+        # The binding hands the client's rate limiter (perhaps the caller's, shared) to the
+        # exit hook of the process that uses it: closing this client leaves it open.
         self._setup(Binding(factory), _same, owner=True)
-        if (limiter := self._client.rate_limiter) is not None:
-            # A limiter may be the caller's and shared: closing this client leaves it open,
-            # and the exit hook closes it on the loop its connections belong to.
-            close_at_exit(limiter)
 
     @staticmethod
     def _async_type() -> Callable[..., A]:

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 from pulse_async import AsyncPulse
 from pulse_async.models import User
-from pulse_sync._loop import run
 from pulse_sync._pager import Pager
 from pulse_sync.resources._base import Resource
 
@@ -30,7 +29,7 @@ class Users(Resource[AsyncPulse]):
             for user in pulse.users.list(status="active"):
                 ...
         """
-        return Pager(self._client._async().users.list(limit=limit, status=status, q=q))
+        return self._pager(self._client._async().users.list(limit=limit, status=status, q=q))
 
     def create(
         self,
@@ -47,7 +46,7 @@ class Users(Resource[AsyncPulse]):
 
             user = pulse.users.create(email="ada@example.com", role="editor")
         """
-        return run(
+        return self._run(
             self._client._async().users.create(
                 email=email,
                 role=role,
@@ -71,10 +70,10 @@ class Users(Resource[AsyncPulse]):
 
             pulse.users.update(user.id, metadata={"team": "ops", "old": None})
         """
-        return run(
+        return self._run(
             self._client._async().users.update(user_id, role=role, name=name, metadata=metadata)
         )
 
     def delete(self, user_id: str) -> None:
         """Delete a user, revoking their sessions and keys. Not the last admin."""
-        return run(self._client._async().users.delete(user_id))
+        return self._run(self._client._async().users.delete(user_id))
