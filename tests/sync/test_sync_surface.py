@@ -180,3 +180,16 @@ def test_names_load_when_first_used(tmp_path: Path) -> None:
         tmp_path,
     )
     assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_dir_shows_only_public_names() -> None:
+    """Issue 18: ``dir(pulse_sync)`` listed the module's own imports and helpers too."""
+    assert dir(pulse_sync) == sorted(pulse_sync.__all__)
+
+
+def test_every_async_params_class_has_its_sync_export() -> None:
+    """Issue 18: ``SendParams``/``CreateParams`` were missing from ``pulse_sync``."""
+    for name in ("SendParams", "CreateParams"):
+        assert name in pulse_async.__all__
+        assert getattr(pulse_sync, name) is getattr(pulse_async, name)
+    assert pulse_sync.SendParams(to=["usr_1"], subject="s", body="b").subject == "s"
