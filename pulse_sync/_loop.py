@@ -634,22 +634,14 @@ def _after_fork_in_child() -> None:
     global _owner
     old = _owner
     old.clients_at_fork = [slot.client for slot in old.slots]
-    # Binding._rebind gives each binding a fresh client on first use.
+    # Binding._rebind gives each binding a fresh client on first use. The parent's owner
+    # (its loop, clients and limiters) stays referenced from the child's for the child's
+    # whole life: closing or freeing them while the child runs would close "their" sockets,
+    # which unregisters them from the epoll instance the child shares with the parent, and
+    # the parent would wait forever on those connections. At interpreter exit, module
+    # teardown frees them late enough that nothing is closed on the way: a child's full
+    # shutdown leaves the parent's connections working (test_sync_fork, both loops).
     _owner = _Owner(inherited=[*old.inherited, old] if old.loop is not None else old.inherited)
-    _keep_alive(_owner.inherited)
-
-
-def _keep_alive(inherited: list[_Owner]) -> None:
-    # Interpreter shutdown frees module globals, and with them the parent's loop and
-    # aiohttp connectors; freeing them would close "their" sockets, which unregisters
-    # them from the epoll instance the child shares with the parent, and the parent
-    # would wait forever on those connections. One extra reference that nothing
-    # releases keeps them alive to the end (CPython; elsewhere, best effort).
-    with contextlib.suppress(Exception):
-        import ctypes  # only needed in a forked child
-
-        for owner in inherited:
-            ctypes.pythonapi.Py_IncRef(ctypes.py_object(owner))
 
 
 os.register_at_fork(

@@ -109,9 +109,9 @@ def test_a_child_exiting_normally_leaves_the_parent_working(
         pid = os.fork()
         if pid == 0:
             pulse.users.list(limit=1).fetch_page()   # the child's own loop and session
-            # What interpreter shutdown may do to module globals: drop every reference
-            # to the parent's loop and clients. Freeing them would close "their" sockets.
-            pulse_sync._loop._owner.inherited.clear()
+            # The child drops everything it holds; the parent's loop and clients, which
+            # the child's owner keeps, must not be closed or freed, now or at exit.
+            del pulse, idle
             gc.collect()
             sys.exit(0)                              # full interpreter shutdown, atexit too
         _, status = os.waitpid(pid, 0)
