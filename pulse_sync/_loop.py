@@ -289,16 +289,21 @@ class _Owner:
             loop.call_soon_threadsafe(self._stop_for_fork, loop)
         except RuntimeError:  # closed under our feet at exit
             return
+        give_up = time.monotonic() + _FORK_PAUSE_TIMEOUT
         thread.join(_FORK_PAUSE_TIMEOUT)
         if thread.is_alive():
             return
         # The loop's executor threads (DNS lookups in asyncio's getaddrinfo) go too: the
-        # lookups in flight finish first, and a new executor takes over after the fork.
+        # lookups in flight finish first (within the same bound), and a new executor takes
+        # over after the fork.
         workers = [t for t in threading.enumerate() if t.name.startswith(_EXECUTOR_PREFIX)]
         if self.executor is not None:
-            self.executor.shutdown(wait=True)
+            self.executor.shutdown(wait=False)
+        for worker in workers:
+            worker.join(max(0.0, give_up - time.monotonic()))
         for stopped in [thread, *workers]:
-            _wait_until_gone(stopped)
+            if not stopped.is_alive():
+                _wait_until_gone(stopped)
 
     def _stop_for_fork(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.pausing:
