@@ -11,11 +11,11 @@ Mechanics, all here and stdlib only (but for ``APITimeoutError``, loaded when ra
 
 - **Lazy start.** No thread at import; the first call starts it, under a lock.
 - **One crossing per call.** :func:`run` queues one callback with
-  ``call_soon_threadsafe`` and blocks on a plain lock that the task's done
-  callback releases: no thread or executor per call, no lock taken on the way
-  in beyond the start-up check. A done callback runs however early the task
-  ends, even when it is cancelled before its first step, where code inside the
-  coroutine (a ``finally``) would never run.
+  ``call_soon_threadsafe`` and blocks on a plain lock released when the
+  coroutine ends: no thread or executor per call, no lock taken on the way in
+  beyond the start-up check. A task cancelled before its first step never runs
+  its coroutine (not even a ``finally``); its done callback, which runs however
+  early the task ends, releases the lock then.
 - **Bounded by the call's deadline.** The caller waits at most the call's own
   deadline plus :data:`HANDOFF_GRACE`, whatever the loop is doing; then the call
   is cancelled on the loop (never started, if the loop had not picked it up)
@@ -113,10 +113,10 @@ class _AsyncClosable(Protocol):
 class _Call(Generic[T]):
     """One coroutine on its way through the loop, and the lock its caller waits on.
 
-    The lock is released by the task's done callback, never by code inside the
-    coroutine: a task cancelled before its first step never runs a line of its
-    coroutine (not even a ``finally``), but its done callback still runs. A call
-    its caller gave up on before the loop picked it up is never started at all.
+    The lock is released when the coroutine ends or, for a task cancelled before
+    its first step (which never runs a line of its coroutine, not even a
+    ``finally``), by the task's done callback. A call its caller gave up on
+    before the loop picked it up is never started at all.
     """
 
     __slots__ = ("abandoned", "coro", "done", "error", "result", "task")
@@ -149,10 +149,15 @@ class _Call(Generic[T]):
             # Everything goes to the caller, CancelledError, SystemExit and
             # KeyboardInterrupt included: nothing may escape into the loop.
             self.error = exc
+        finally:
+            self.done.release()  # at once, not a loop iteration later in _finished
 
     def _finished(self, _task: asyncio.Task[None]) -> None:
-        self._close_unstarted()  # cancelled before its first step: _drive never ran
-        self.done.release()
+        # Cancelled before its first step, _drive never ran (nor its ``finally``): the
+        # coroutine is still here, unstarted. Otherwise _drive has released the lock.
+        if self.coro is not None:
+            self._close_unstarted()
+            self.done.release()
 
     def _close_unstarted(self) -> None:
         coro, self.coro = self.coro, None
