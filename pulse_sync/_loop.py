@@ -190,7 +190,6 @@ class _Owner:
 
     def __init__(self, inherited: list[_Owner] | None = None) -> None:
         self.lock = threading.Lock()
-        self.pid = os.getpid()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
         self.ident: int | None = None
@@ -383,9 +382,9 @@ def run(coro: Coroutine[Any, Any, T], *, within: float | None = None) -> T:
         finished = call.done.acquire(timeout=bound)
     except BaseException:
         # Ctrl-C (or another asynchronous exception) while waiting: abandon the call
-        # for real, on the loop, wait a moment for the cancellation to land (the task's
-        # done callback releases the lock, however early it was cancelled), then let
-        # the exception through.
+        # for real, on the loop, wait a moment for the cancellation to land (the lock is
+        # released however early the task was cancelled, even before its first step), then
+        # let the exception through.
         if not call.abandon(loop):
             call.done.acquire(timeout=_CANCEL_GRACE)
         raise
