@@ -260,7 +260,7 @@ def _progress_bar(total: int | None, description: str) -> Any:
     try:
         from tqdm.std import tqdm
     except ImportError:
-        log.warning("progress=True needs tqdm: pip install 'pulse-sdk[progress]'")
+        log.warning("progress=True needs tqdm: pip install 'pulse-messaging[progress]'")
         return None
     bar: Any = tqdm
     if "ipykernel.zmqshell" in sys.modules:  # tqdm's own test for a Jupyter kernel
