@@ -340,11 +340,6 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 _owner = _Owner()
 
 
-def close_at_exit(limiter: _AsyncClosable) -> None:
-    """Have this process's exit hook close ``limiter`` on the loop (``aclose`` idempotent)."""
-    _owner.close_at_exit(limiter)
-
-
 def run(coro: Coroutine[Any, Any, T], *, within: float | None = None) -> T:
     """Run ``coro`` on the loop thread and block until it ends; its result or its exception.
 
