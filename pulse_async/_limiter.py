@@ -62,6 +62,56 @@ class _Waiter:
         self.turn: asyncio.Future[bool] | None = None
 
 
+class _Queue(OrderedDict[_Waiter, None]):
+    """Callers waiting for a slot, in arrival order; the first in line has the turn.
+
+    The one queue of both limiters (:class:`LocalRateLimiter` and, in front of Redis,
+    ``RedisRateLimiter``): an ordered set (O(1) removal), whose first waiter does the
+    limiter's work (sleeps until the next slot, or asks Redis for it) and then hands the
+    turn to the next one when it leaves — served, refused or cancelled alike.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pid = os.getpid()
+
+    def join(self, waiter: _Waiter) -> bool:
+        """Queue ``waiter``; whether it has the turn at once (nobody ahead of it).
+
+        A waiter that has not must ``await waiter.turn``: ``True`` when its turn comes,
+        ``False`` when it is refused meanwhile (:meth:`refuse`).
+        """
+        self[waiter] = None
+        if len(self) == 1:
+            return True
+        waiter.turn = asyncio.get_running_loop().create_future()
+        return False
+
+    def leave(self, waiter: _Waiter) -> None:
+        """Out of the queue (served, refused or cancelled); hand the turn on if it was ours."""
+        first = next(iter(self), None)
+        self.pop(waiter, None)
+        if first is waiter and self:
+            turn = next(iter(self)).turn
+            if turn is not None and not turn.done():
+                turn.set_result(True)
+
+    def refuse(self, waiter: _Waiter) -> None:
+        """Take a waiter that is not first in line out of the queue: its turn is ``False``."""
+        turn = waiter.turn
+        if turn is not None and not turn.done():
+            self.pop(waiter)
+            turn.set_result(False)
+
+    def forked(self) -> bool:
+        """In a forked child, forget the parent's queued callers (their tasks are not here)."""
+        if self._pid == os.getpid():
+            return False
+        self._pid = os.getpid()
+        self.clear()
+        return True
+
+
 class LocalRateLimiter:
     """A GCRA limiter for one process: ``per_minute`` requests, ``burst`` back to back.
 
@@ -93,9 +143,8 @@ class LocalRateLimiter:
         self._bucket = GCRABucket(per_minute, burst=burst)
         self._clock = clock
         self._sleep = sleep
-        #: Callers waiting for a slot, in arrival order (an ordered set: O(1) removal).
-        self._queue: OrderedDict[_Waiter, None] = OrderedDict()
-        self._pid = os.getpid()
+        #: Callers waiting for a slot, in arrival order.
+        self._queue = _Queue()
 
     @property
     def per_minute(self) -> float:
@@ -122,7 +171,7 @@ class LocalRateLimiter:
         """
         bucket = self._bucket
         now = round(self._clock() * 1_000_000)
-        if not self._queue or self._forked():
+        if not self._queue or self._queue.forked():
             # The uncontended path: one comparison and an addition, no lock, no task.
             wait = bucket.reserve_us(now, 0)
             if wait == 0:
@@ -134,10 +183,9 @@ class LocalRateLimiter:
             raise _refusal(wait)
         waiter = _Waiter(now + limit)
         queue = self._queue
-        queue[waiter] = None
         try:
-            if len(queue) > 1:
-                waiter.turn = asyncio.get_running_loop().create_future()
+            if not queue.join(waiter):
+                assert waiter.turn is not None
                 if not await waiter.turn:
                     raise _refusal(self._next_wait(len(queue)))
                 waiter.turn = None
@@ -145,15 +193,7 @@ class LocalRateLimiter:
             # Measured on the clock; by the sleeps when the clock does not move (a test's).
             return max(slept, round(self._clock() * 1_000_000) - now) / 1_000_000
         finally:
-            self._leave(waiter)
-
-    def _forked(self) -> bool:
-        """In a forked child, forget the parent's queued callers (their tasks are not here)."""
-        if self._pid == os.getpid():
-            return False
-        self._pid = os.getpid()
-        self._queue.clear()
-        return True
+            queue.leave(waiter)
 
     async def _take_turn(self, waiter: _Waiter) -> int:
         """First in line: sleep until the next slot, then book it; the µs slept."""
@@ -171,16 +211,6 @@ class LocalRateLimiter:
             await self._sleep(wait / 1_000_000)
             waited += wait
             credit = max(0, wait - (round(clock() * 1_000_000) - before))
-
-    def _leave(self, waiter: _Waiter) -> None:
-        """Out of the queue (served, refused or cancelled); hand the turn on if it was ours."""
-        queue = self._queue
-        first = next(iter(queue), None)
-        queue.pop(waiter, None)
-        if first is waiter and queue:
-            turn = next(iter(queue)).turn
-            if turn is not None and not turn.done():
-                turn.set_result(True)
 
     def _first_free(self, now: int) -> int:
         """When the first in line gets its slot (µs, on the clock's scale)."""
@@ -214,8 +244,7 @@ class LocalRateLimiter:
                 and not turn.done()
                 and first + position * bucket.interval_us > waiter.deadline
             ):
-                self._queue.pop(waiter)
-                turn.set_result(False)
+                self._queue.refuse(waiter)
                 continue
             position += 1
 

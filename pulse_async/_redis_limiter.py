@@ -43,7 +43,7 @@ from pulse_async._core._redis_gcra import (
     bucket_key,
     redact_url,
 )
-from pulse_async._limiter import LocalRateLimiter
+from pulse_async._limiter import LocalRateLimiter, _Queue, _Waiter
 from pulse_async.errors import APITimeoutError, ClientMisuseError, ValidationError
 
 if TYPE_CHECKING:
@@ -64,10 +64,6 @@ DEFAULT_SOCKET_TIMEOUT = 0.5
 #: Redis calls one process has in flight at once (the rest queue, in order, each no longer
 #: than its caller's ``max_wait``).
 _MAX_IN_FLIGHT = 8
-
-
-class _OutOfTime(Exception):
-    """The caller's ``max_wait`` ran out before Redis answered (internal)."""
 
 
 #: Clients this process may neither use nor close: those a forked child inherited (they
@@ -193,6 +189,18 @@ class RedisRateLimiter:
         self._gate: asyncio.Semaphore | None = None
         #: Slots given back after their caller was cancelled (background, awaited by aclose).
         self._releases: set[asyncio.Task[None]] = set()
+        #: This process's callers, in arrival order: only the first in line asks Redis.
+        self._queue = _Queue()
+        #: The one Redis booking in flight (a task of the limiter's, not of a caller: a
+        #: caller that leaves while it runs does not cut it off).
+        self._asking: asyncio.Task[BaseException | None] | None = None
+        #: A slot booked in Redis that no caller has taken yet: (when to go, on this
+        #: process's clock, in seconds; the ``tat`` that gives it back).
+        self._held: tuple[float, int] | None = None
+        #: Where the shared bucket's next free slot was last seen (this process's clock).
+        self._next_free = -math.inf
+        #: The end of the last pause this process was told of (this process's clock).
+        self._paused_until = -math.inf
         self._fallback = LocalRateLimiter(
             self._per_minute * self._fallback_share,
             burst=self._burst,
@@ -236,50 +244,140 @@ class RedisRateLimiter:
         )
 
     async def acquire(self, max_wait: float) -> float:
-        """Book the next shared slot and wait for it; the seconds waited.
+        """Wait for the next shared slot and take it; the seconds waited.
 
-        :class:`~pulse_async.APITimeoutError` if the slot is more than
-        ``max_wait`` seconds away (nothing is booked then). Every wait here —
-        for one of the process's eight Redis calls in flight, for Redis's
-        answer, for the slot — counts against ``max_wait``: if Redis has not
-        answered when it runs out, the local fallback decides with the time
-        left (a free local slot, or a refusal). While Redis is unreachable,
-        the local fallback limit applies. A caller cancelled while it waits
-        for its booked slot gives it back, unless a later caller has already
-        booked after it (the bucket keeps no holes). Slots are booked ahead, in
-        Redis, so that processes are served in the order they asked: a slot
-        whose answer never reached its caller (cut off by ``max_wait``
-        mid-call) stays spent.
+        This process's callers queue here, first come, first served, and only the
+        first in line asks Redis for a slot: it books the next shared slot if it is
+        at most its ``max_wait`` away (else :class:`~pulse_async.APITimeoutError`,
+        nothing booked), sleeps until then, and goes. A caller that gives up —
+        refused, cancelled, out of time — takes no slot with it: a slot booked for
+        the first in line who then leaves passes to the next one in line (or, if
+        nobody is queued, is given back to Redis), and so does a booking whose reply
+        arrives after its caller has left. Every wait here — in the queue, for
+        Redis's answer, for the slot — counts against ``max_wait``; a caller whose
+        ``max_wait`` runs out before Redis answers is refused (a slow Redis is not a
+        dead one, and a local slot would go beyond the shared quota). While Redis is
+        unreachable (an error, or no answer within four ``socket_timeout``), the local
+        fallback limit applies.
         """
         if not self._use_redis():
             return await self._fallback.acquire(max_wait)
-        start = self._clock()
-
-        def arguments() -> list[int]:
-            left = max_wait - (self._clock() - start)
-            return [self._interval, self._burst, micros(left)]
-
+        clock = self._clock
+        start = clock()
+        deadline = start + max_wait
+        queue = self._queue
+        if queue:
+            # Behind the callers queued here, each one slot after the other (if all go).
+            wait = max(self._next_free, start) + len(queue) * self._interval / 1e6 - start
+            if wait > max_wait:
+                raise _refusal(wait)
+        waiter = _Waiter(0)
         try:
-            booked, wait_us, tat = await self._eval(RESERVE_SCRIPT, arguments, budget=max_wait)
-        except _OutOfTime:
-            return await self._fallback.acquire(max_wait - (self._clock() - start))
+            queued = not queue.join(waiter)
+            if queued:
+                turn = waiter.turn
+                assert turn is not None
+                try:
+                    async with asyncio.timeout(max(deadline - clock(), 0.0)):
+                        await turn
+                except TimeoutError:
+                    raise APITimeoutError(
+                        "the shared rate limiter had no slot for this caller within its "
+                        "max_wait (queued behind this process's earlier callers)"
+                    ) from None
+                waiter.turn = None
+                if self._degraded and clock() < self._next_probe:
+                    return await self._fallback.acquire(deadline - clock())
+            return await self._go(start, deadline, queued=queued)
+        finally:
+            queue.leave(waiter)
+            if not queue:
+                self._give_back_held()
+
+    async def _go(self, start: float, deadline: float, *, queued: bool) -> float:
+        """First in line: get a booked slot (handed down, or from Redis), sleep until it, go."""
+        clock = self._clock
+        slept = 0.0
+        while True:
+            held = self._held
+            if held is not None and (
+                held[0] < clock() - self._interval / 1e6 or held[0] < self._paused_until
+            ):
+                # Spent: handed down too late to go on time (it would bunch up with the
+                # next one), or voided by a pause that came in after it was booked.
+                self._held = held = None
+            if held is None:
+                mine, failure = await self._book(deadline)
+                if failure is not None:
+                    return await self._fallback.acquire(deadline - clock())
+                held = self._held
+                if held is None:
+                    if not mine:
+                        continue  # refused for an earlier caller's max_wait: ask with ours
+                    # Refused: the next free slot is past this caller's deadline.
+                    raise _refusal(self._next_free - clock())
+            go_at = held[0]
+            if go_at > deadline:
+                raise _refusal(go_at - clock())  # a slot handed down, too late for this one
+            wait = go_at - clock()
+            if wait > 0:
+                await self._sleep(wait)  # cancelled: the slot stays held, for the next one
+                slept += wait
+                if go_at < self._paused_until:
+                    continue  # a pause came in meanwhile: the slot is void, book again
+            self._held = None
+            return max(slept, clock() - start) if slept > 0 or queued else 0.0
+
+    async def _book(self, deadline: float) -> tuple[bool, BaseException | None]:
+        """Wait for the booking in flight (start one if none, for ``deadline``).
+
+        Whether this caller started it, and Redis's error if it failed. A booked slot
+        lands in ``_held``. Out of time first: :class:`APITimeoutError`, and the booking
+        goes on without this caller.
+        """
+        task = self._asking
+        mine = task is None
+        if task is None:
+            task = self._asking = asyncio.get_running_loop().create_task(self._ask(deadline))
+        try:
+            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                return mine, await asyncio.shield(task)
+        except TimeoutError:
+            raise APITimeoutError(
+                "the shared rate limiter: Redis did not answer within the call's max_wait"
+            ) from None
+
+    async def _ask(self, deadline: float) -> BaseException | None:
+        """Book the next shared slot if it is due by ``deadline`` (the limiter's task)."""
+        clock = self._clock
+        try:
+            booked, wait_us, tat = await self._eval(
+                RESERVE_SCRIPT,
+                lambda: [self._interval, self._burst, micros(deadline - clock())],
+            )
         except self._errors as exc:
             self._on_unreachable(exc)
-            return await self._fallback.acquire(max_wait - (self._clock() - start))
+            return exc
+        finally:
+            self._asking = None
         self._on_reachable()
-        wait = wait_us / 1_000_000
-        if not booked:
-            raise APITimeoutError(
-                f"the shared rate limiter's next slot is {wait:.1f}s away, past the call's deadline"
-            )
-        if wait > 0:
-            try:
-                await self._sleep(wait)
-            except asyncio.CancelledError:
-                self._give_back(tat)
-                raise
-            return wait
-        return 0.0
+        now = clock()
+        # Measured from the reply (a little late, never early).
+        go_at = now + wait_us / 1_000_000
+        if booked:
+            self._held = (go_at, tat)
+            self._next_free = go_at + self._interval / 1_000_000
+            if not self._queue:  # its caller left meanwhile, and nobody else is here
+                self._give_back_held()
+        else:
+            self._next_free = go_at
+        return None
+
+    def _give_back_held(self) -> None:
+        """Nobody is queued to take the held slot: give it back to Redis."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._give_back(held[1])
 
     async def pause(self, seconds: float) -> None:
         """No process books a slot before ``seconds`` from now (the server asked us to wait).
@@ -289,6 +387,7 @@ class RedisRateLimiter:
         """
         seconds = pause_jitter(seconds)
         self._fallback._hold(seconds)
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
         if not self._use_redis():
             return
         try:
@@ -303,6 +402,12 @@ class RedisRateLimiter:
         client = self._redis
         if client is None or self._pid != os.getpid():
             return
+        asking = self._asking
+        if asking is not None:  # no caller waits for it any more (a booking cut off stays spent)
+            asking.cancel()
+            await asyncio.gather(asking, return_exceptions=True)
+        if not self._queue:
+            self._give_back_held()
         if self._releases:
             await asyncio.gather(*self._releases, return_exceptions=True)
         self._redis = None
@@ -335,6 +440,10 @@ class RedisRateLimiter:
                 self._redis = None
                 self._scripts = {}
                 self._releases = set()
+            # The old loop's callers and booking are gone with it.
+            self._queue = _Queue()
+            self._asking = None
+            self._held = None
             self._loop = loop
             self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
         if not self._degraded:
@@ -365,28 +474,18 @@ class RedisRateLimiter:
             script = self._scripts[text] = self._client().register_script(text)
         return script
 
-    async def _eval(
-        self, text: str, arguments: Callable[[], list[int]], *, budget: float = math.inf
-    ) -> list[int]:
+    async def _eval(self, text: str, arguments: Callable[[], list[int]]) -> list[int]:
         """Run one of the scripts on this limiter's key: its reply, as integers.
 
-        Bounded by ``budget`` (the caller's ``max_wait``, :class:`_OutOfTime` when it runs
-        out) and, even when a socket timeout is not (DNS, a TLS handshake), by four socket
+        Bounded, even when a socket timeout is not (DNS, a TLS handshake), by four socket
         timeouts (:class:`TimeoutError`: Redis is unreachable). The arguments are computed
         once a place among the calls in flight is free, with the time left then.
         """
         gate = self._gate
         assert gate is not None
         script = self._script(text)
-        outage = self._socket_timeout * 4
-        bound = min(max(budget, 0.0), outage)
-        try:
-            async with asyncio.timeout(bound), gate:
-                reply = await script(keys=[self._key], args=arguments())
-        except TimeoutError:
-            if bound < outage:
-                raise _OutOfTime from None
-            raise
+        async with asyncio.timeout(self._socket_timeout * 4), gate:
+            reply = await script(keys=[self._key], args=arguments())
         return [int(value) for value in reply]
 
     def _give_back(self, tat: int) -> None:
@@ -431,6 +530,13 @@ class RedisRateLimiter:
         if self._password:
             text = text.replace(self._password, "***")
         return text
+
+
+def _refusal(wait: float) -> APITimeoutError:
+    return APITimeoutError(
+        f"the shared rate limiter's next slot is {max(wait, 0.0):.1f}s away, "
+        "past the call's deadline"
+    )
 
 
 def _password_of(url: str) -> str | None:
