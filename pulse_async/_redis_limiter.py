@@ -278,7 +278,7 @@ class RedisRateLimiter:
                 turn = waiter.turn
                 assert turn is not None
                 try:
-                    async with asyncio.timeout(max(deadline - clock(), 0.0)):
+                    async with _within(deadline - clock()):
                         await turn
                 except TimeoutError:
                     raise APITimeoutError(
@@ -340,7 +340,7 @@ class RedisRateLimiter:
         if task is None:
             task = self._asking = asyncio.get_running_loop().create_task(self._ask(deadline))
         try:
-            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+            async with _within(deadline - self._clock()):
                 return mine, await asyncio.shield(task)
         except TimeoutError:
             raise APITimeoutError(
@@ -530,6 +530,11 @@ class RedisRateLimiter:
         if self._password:
             text = text.replace(self._password, "***")
         return text
+
+
+def _within(seconds: float) -> asyncio.Timeout:
+    """``asyncio.timeout`` for what is left of a wait (none at all for ``math.inf``)."""
+    return asyncio.timeout(None if seconds == math.inf else max(seconds, 0.0))
 
 
 def _refusal(wait: float) -> APITimeoutError:
