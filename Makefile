@@ -39,6 +39,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict tests/typing/raw_response.py
 
 imports: $(STAMP)
 	$(BIN)/lint-imports

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from pulse_async._limiter import LocalRateLimiter, RateLimiter
     from pulse_async._pager import AsyncPageIterator, AsyncPager
     from pulse_async._redis_limiter import RedisRateLimiter
+    from pulse_async._response import APIResponse, RateLimitInfo
+    from pulse_async.resources._raw import AsyncRawPageIterator, AsyncRawPager
     from pulse_async.resources.messages import SendParams
     from pulse_async.resources.pulsewave import CreateParams
 
@@ -60,11 +62,14 @@ __all__ = [
     "FINAL_STATUSES",
     "APIConnectionError",
     "APIError",
+    "APIResponse",
     "APITimeoutError",
     "AsyncPageIterator",
     "AsyncPager",
     "AsyncPulse",
     "AsyncPulsewave",
+    "AsyncRawPageIterator",
+    "AsyncRawPager",
     "AuthenticationError",
     "Batch",
     "Channel",
@@ -81,6 +86,7 @@ __all__ = [
     "PermissionDeniedError",
     "PulseError",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
     "RedisRateLimiter",
     "RetryEvent",
@@ -96,15 +102,19 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "APIResponse": "pulse_async._response",
     "AsyncPageIterator": "pulse_async._pager",
     "AsyncPager": "pulse_async._pager",
     "AsyncPulse": "pulse_async._client",
     "AsyncPulsewave": "pulse_async._client",
+    "AsyncRawPageIterator": "pulse_async.resources._raw",
+    "AsyncRawPager": "pulse_async.resources._raw",
     "Batch": "pulse_async._batch",
     "ClientOptions": "pulse_async._core._options",
     "ClientStats": "pulse_async._client",
     "CreateParams": "pulse_async.resources.pulsewave",
     "LocalRateLimiter": "pulse_async._limiter",
+    "RateLimitInfo": "pulse_async._response",
     "RateLimiter": "pulse_async._limiter",
     "RedisRateLimiter": "pulse_async._redis_limiter",
     "RetryEvent": "pulse_async._client",

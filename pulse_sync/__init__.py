@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         FINAL_STATUSES,
         APIConnectionError,
         APIError,
+        APIResponse,
         APITimeoutError,
         AuthenticationError,
         Channel,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
         PulseError,
         RateLimiter,
         RateLimitError,
+        RateLimitInfo,
         RedisRateLimiter,
         RetryEvent,
         Role,
@@ -60,11 +62,13 @@ if TYPE_CHECKING:
     from pulse_sync._client import Pulse, Pulsewave
     from pulse_sync._loop import LoopThreadError
     from pulse_sync._pager import Pager
+    from pulse_sync._raw import RawPager
 
 __all__ = [
     "FINAL_STATUSES",
     "APIConnectionError",
     "APIError",
+    "APIResponse",
     "APITimeoutError",
     "AuthenticationError",
     "Channel",
@@ -84,7 +88,9 @@ __all__ = [
     "PulseError",
     "Pulsewave",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
+    "RawPager",
     "RedisRateLimiter",
     "RetryEvent",
     "Role",
@@ -103,6 +109,7 @@ _HOMES: dict[str, str] = {
     "Pager": "pulse_sync._pager",
     "Pulse": "pulse_sync._client",
     "Pulsewave": "pulse_sync._client",
+    "RawPager": "pulse_sync._raw",
 }
 
 

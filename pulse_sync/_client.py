@@ -23,6 +23,7 @@ from pulse_async import (
     Timeout,
 )
 from pulse_sync._loop import Binding, close_at_exit
+from pulse_sync._raw import PulsewaveWithRawResponse, PulseWithRawResponse
 from pulse_sync.resources import Messages, PulsewaveMessages, Threads, Users
 
 __all__ = ["Pulse", "Pulsewave"]
@@ -197,6 +198,18 @@ class Pulse(_Client[AsyncPulse]):
         self.messages = Messages(self)
         self.threads = Threads(self)
 
+    @property
+    def with_raw_response(self) -> PulseWithRawResponse:
+        """The same methods, each returning an :class:`~pulse_async.APIResponse`.
+
+        The response carries the model (``.parse()``) with the request id, the
+        rate-limit state, whether it was an idempotent replay, the attempts
+        made and the time taken; list methods' ``.pages()`` yield one per page::
+
+            response = pulse.with_raw_response.messages.send(to=["usr_1"], subject="Hi", body="…")
+        """
+        return PulseWithRawResponse(self)
+
 
 class Pulsewave(_Client[AsyncPulsewave]):
     """The Pulsewave v1 (delivery) API: one message on one channel.
@@ -221,3 +234,13 @@ class Pulsewave(_Client[AsyncPulsewave]):
 
     def _bind_resources(self) -> None:
         self.messages = PulsewaveMessages(self)
+
+    @property
+    def with_raw_response(self) -> PulsewaveWithRawResponse:
+        """The same methods, each returning an :class:`~pulse_async.APIResponse`.
+
+        The response carries the model (``.parse()``) with the request id, the
+        rate-limit state, whether it was an idempotent replay, the attempts
+        made and the time taken.
+        """
+        return PulsewaveWithRawResponse(self)

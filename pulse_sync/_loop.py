@@ -10,6 +10,9 @@ never runs, enters or patches an event loop.
 Mechanics, all here and stdlib only:
 
 - **Lazy start.** No thread at import; the first call starts it, under a lock.
+- **The caller's context.** Each call's task runs in a copy of the calling
+  thread's ``contextvars`` context, so what the caller set (an OpenTelemetry
+  span, a request id in a logging context) is seen by the call.
 - **One crossing per call.** :func:`run` queues one callback with
   ``call_soon_threadsafe`` and blocks on a plain lock that the coroutine's
   wrapper releases when it ends: no thread or executor per call, no lock taken
@@ -43,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
 import logging
 import os
 import threading
@@ -93,10 +97,13 @@ C = TypeVar("C", bound=_AsyncClosable)
 class _Call(Generic[T]):
     """One coroutine on its way through the loop, and the lock its caller waits on."""
 
-    __slots__ = ("_coro", "done", "error", "result", "task")
+    __slots__ = ("_context", "_coro", "done", "error", "result", "task")
 
     def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
         self._coro: Coroutine[Any, Any, T] | None = coro
+        # The caller's context variables travel with the call (its current trace span,
+        # so the call's span is the caller's child): a copy, so nothing set there leaks back.
+        self._context = contextvars.copy_context()
         self.done = threading.Lock()
         self.done.acquire()
         self.result: T | None = None
@@ -105,7 +112,7 @@ class _Call(Generic[T]):
 
     def start(self) -> None:
         """On the loop: wrap the coroutine in a task."""
-        self.task = asyncio.get_running_loop().create_task(self._drive())
+        self.task = asyncio.get_running_loop().create_task(self._drive(), context=self._context)
 
     async def _drive(self) -> None:
         coro, self._coro = self._coro, None

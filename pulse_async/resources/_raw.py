@@ -15,7 +15,7 @@ List methods return an :class:`AsyncRawPager`: items as usual, and
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from pulse_async._core._http import Request
@@ -97,7 +97,7 @@ def _raw(
     client: RawRequester,
     make: Callable[[Requester], Res],
     method: Callable[Concatenate[Res, P], Awaitable[R]],
-) -> Callable[P, Awaitable[APIResponse[R]]]:
+) -> Callable[P, Coroutine[Any, Any, APIResponse[R]]]:
     @functools.wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> APIResponse[R]:
         recorder = _Recorder(client)
