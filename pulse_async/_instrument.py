@@ -42,7 +42,7 @@ from pulse_async._core._http import Request, header
 from pulse_async._core._options import Timeout
 
 if TYPE_CHECKING:
-    from pulse_async._otel import CallTrace, Endpoint, Telemetry
+    from pulse_async._otel import CallTrace, Telemetry
     from pulse_async._transport import RawResponse
 
 __all__ = ["CallWatch", "configure_logging", "watch"]
@@ -112,13 +112,6 @@ def _load_telemetry() -> Telemetry | None:
 
 
 @lru_cache(maxsize=64)
-def _endpoint(base_url: str) -> Endpoint:
-    from pulse_async._otel import Endpoint
-
-    return Endpoint(base_url)
-
-
-@lru_cache(maxsize=64)
 def _base_path(base_url: str) -> str:
     return urllib.parse.urlsplit(base_url).path.rstrip("/")
 
@@ -132,7 +125,7 @@ def watch(
         telemetry = _load_telemetry()
     trace: CallTrace | None = None
     if telemetry is not None:
-        trace = telemetry.begin(_endpoint(base_url), request.operation, request.method)
+        trace = telemetry.begin(base_url, request.operation, request.method)
     if trace is None and not log.isEnabledFor(logging.DEBUG):
         return None
     return CallWatch(base_url, request, call, transport, trace)

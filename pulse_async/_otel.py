@@ -38,8 +38,10 @@ header, which nothing here reads.
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context as otel_context
@@ -71,9 +73,40 @@ _SUPPRESS_HTTP = getattr(otel_context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", Non
 _SUPPRESS_ALL = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
 
 try:  # the proxy handed out before a meter provider is set
+    from opentelemetry.metrics import _internal as _metrics_internal
     from opentelemetry.metrics._internal import _ProxyMeterProvider
 except ImportError:  # pragma: no cover - a future API that moved it
+    _metrics_internal = None  # type: ignore[assignment]
     _ProxyMeterProvider = ()  # type: ignore[assignment,misc]
+
+# Whether a provider is set is asked on every call. The public getters look in os.environ
+# each time no provider is set (a microsecond or two); the API's own globals say the same
+# in one attribute read. They are used when present and no provider comes from the
+# environment (then the getters must run once to load it); otherwise the getters.
+_FAST_TRACE = hasattr(trace, "_TRACER_PROVIDER") and "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
+_FAST_METRICS = (
+    _metrics_internal is not None
+    and hasattr(_metrics_internal, "_METER_PROVIDER")
+    and "OTEL_PYTHON_METER_PROVIDER" not in os.environ
+)
+
+
+def _tracer_provider() -> TracerProvider | None:
+    """The provider set, or ``None`` (the API's proxy, which makes no spans)."""
+    if _FAST_TRACE:
+        fast: TracerProvider | None = trace._TRACER_PROVIDER
+        return fast
+    provider = trace.get_tracer_provider()
+    return None if isinstance(provider, trace.ProxyTracerProvider) else provider
+
+
+def _meter_provider() -> MeterProvider | None:
+    """The meter provider set, or ``None``."""
+    if _FAST_METRICS:
+        fast: MeterProvider | None = _metrics_internal._METER_PROVIDER
+        return fast
+    provider = metrics.get_meter_provider()
+    return None if isinstance(provider, _ProxyMeterProvider) else provider
 
 
 class Endpoint:
@@ -87,6 +120,11 @@ class Endpoint:
         self.address = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.base_path = parts.path.rstrip("/")
+
+
+@lru_cache(maxsize=64)
+def _endpoint(base_url: str) -> Endpoint:
+    return Endpoint(base_url)
 
 
 class _Instruments:
@@ -129,31 +167,30 @@ class Telemetry:
         self._tracer: Tracer | None = None
         self._instruments: _Instruments | None = None
 
-    def begin(self, endpoint: Endpoint, operation: str, method: str) -> CallTrace | None:
+    def begin(self, base_url: str, operation: str, method: str) -> CallTrace | None:
         """What watches this call, or ``None`` when nothing would see it."""
-        provider = trace.get_tracer_provider()
+        provider = _tracer_provider()
         tracer: Tracer | None = None
-        if not isinstance(provider, trace.ProxyTracerProvider):
+        if provider is not None:
             if _SUPPRESS_ALL is not None and otel_context.get_value(_SUPPRESS_ALL):
                 return None
             if provider is not self._tracer_provider:
                 self._tracer = provider.get_tracer(_SCOPE, __version__, schema_url=SCHEMA_URL)
                 self._tracer_provider = provider
             tracer = self._tracer
-        meter_provider = metrics.get_meter_provider()
+        meter_provider = _meter_provider()
         instruments: _Instruments | None = None
-        if not isinstance(meter_provider, _ProxyMeterProvider):
+        if meter_provider is not None:
             instruments = self._instruments
             if instruments is None or instruments.provider is not meter_provider:
                 instruments = self._instruments = _Instruments(meter_provider)
         # No SDK: still hand on a trace the caller is part of (an incoming request's).
-        if (
-            tracer is None
-            and instruments is None
-            and not trace.get_current_span().get_span_context().is_valid
-        ):
-            return None
-        return CallTrace(tracer, instruments, endpoint, operation, method)
+        if tracer is None and instruments is None:
+            current = otel_context.get_current()
+            # An empty context (the usual case) holds no span: skip the span look-up.
+            if not current or not trace.get_current_span(current).get_span_context().is_valid:
+                return None
+        return CallTrace(tracer, instruments, _endpoint(base_url), operation, method)
 
 
 class CallTrace:
