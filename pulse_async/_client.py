@@ -12,17 +12,22 @@ Life of a call
    (``timeout.total`` from now, or the caller's own deadline if sooner) and
    the last raw response.
 3. **Admission**, only when a limiter is set or the server asked the client
-   to pause: wait out the pause, then take the limiter's slot, neither past
-   the deadline.
+   to pause: wait out the pause (each waiter wakes at a random moment just
+   after it, so they do not all fire at once), then take the limiter's slot,
+   neither past the deadline. A batch item's first admission queues instead,
+   and its deadline starts when it is let through (see :mod:`pulse_async._batch`).
 4. **Attempt.** The transport sends once, under the call's connect and read
    timeouts and a total of what is left of the deadline;
    :func:`~pulse_async._core._http.decipher` turns the answer into a model or
    an error of the tree.
 5. **Success:** the retry budget earns its token back, ``X-RateLimit-*`` keeps
    the limiter in step, the model is returned.
-6. **Failure:** a 429 pauses the whole client. The call goes on only if the
-   error is retryable, ``max_retries`` is not reached, the wait fits in the
-   deadline and the retry budget pays for it; otherwise the error is raised.
+6. **Failure:** a 429 pauses the whole client for its ``Retry-After`` (at
+   most ``max_retry_after``), however the call then ends. A DELETE that finds
+   404 after an attempt whose fate is unknown (connection error, timeout,
+   5xx) succeeds: that attempt may have deleted it. The call goes on only if
+   the error is retryable, ``max_retries`` is not reached, the wait fits in
+   the deadline and the retry budget pays for it; otherwise it is raised.
 7. **Backoff:** ``on_retry`` is told, the wait is slept, and the call goes
    back to step 3.
 
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,6 +50,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
 
 import attrs
 
+from pulse_async._batch import QUEUED
 from pulse_async._core._http import Request, decipher
 from pulse_async._core._options import (
     DEFAULT_MAX_CONNECTIONS,
@@ -58,10 +65,11 @@ from pulse_async._core._options import (
 )
 from pulse_async._core._retry import (
     DEFAULT_MAX_RETRY_AFTER,
+    RETRY_AFTER_JITTER,
+    RETRY_AFTER_SPREAD,
     RetryBudget,
     is_retryable,
     retry_delay,
-    server_retry_after,
 )
 from pulse_async._core._retry_after import parse_rate_limit_headers
 from pulse_async._instrument import CallWatch
@@ -69,7 +77,14 @@ from pulse_async._instrument import watch as watch_call
 from pulse_async._limiter import RateLimiter, make_limiter
 from pulse_async._response import APIResponse
 from pulse_async._transport import RawResponse, Transport
-from pulse_async.errors import APITimeoutError, PulseError, RateLimitError
+from pulse_async.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    NotFoundError,
+    PulseError,
+    RateLimitError,
+    ServerError,
+)
 from pulse_async.resources import AsyncMessages, AsyncPulsewaveMessages, AsyncThreads, AsyncUsers
 from pulse_async.resources._raw import AsyncPulsewaveWithRawResponse, AsyncPulseWithRawResponse
 
@@ -134,6 +149,7 @@ class _Call:
     """
 
     __slots__ = (
+        "ambiguous",
         "attempts",
         "deadline",
         "idempotency_key",
@@ -157,18 +173,23 @@ class _Call:
         self.throttled = 0.0
         #: The last answer received, if any.
         self.raw: RawResponse | None = None
+        #: An attempt failed in a way that leaves unknown whether the server acted on it.
+        self.ambiguous = False
 
 
 class _Runtime:
     """What every ``with_options`` copy of a client shares."""
 
-    __slots__ = ("budget", "limiter", "paused_until", "stats", "transport")
+    __slots__ = ("budget", "limiter", "pause_spread", "paused_until", "stats", "transport")
 
     def __init__(self, transport: Sender, limiter: RateLimiter | None) -> None:
         self.transport = transport
         self.limiter = limiter
         self.budget = RetryBudget()
+        #: No request leaves before this time (the client's clock): the server asked.
         self.paused_until = 0.0
+        #: Calls waiting out the pause wake at random within this many seconds after it.
+        self.pause_spread = 0.0
         self.stats = ClientStats()
 
 
@@ -380,6 +401,10 @@ class _Client:
                 # 6. Failure: pause on 429, then retry or raise.
                 if exc.idempotency_key is None:
                     exc.idempotency_key = call.idempotency_key
+                if call.ambiguous and request.method == "DELETE" and isinstance(exc, NotFoundError):
+                    # An earlier attempt may have deleted it, its answer lost: gone as asked.
+                    rt.budget.on_success(call.retries)
+                    return None
                 delay = await self._after_failure(call, exc)
                 if delay is None:
                     raise
@@ -404,6 +429,8 @@ class _Client:
             await self._on_rate_limited(error)
         if call.attempts > self._options.max_retries or not is_retryable(error):
             return None
+        if isinstance(error, APIConnectionError | ServerError):
+            call.ambiguous = True  # the server may have acted on it before the answer was lost
         delay = retry_delay(
             error,
             call.attempts,
@@ -448,23 +475,31 @@ class _Client:
             )
 
     async def _admit(self, call: _Call) -> None:
-        """Wait for a pause the server asked for, then for the limiter's slot.
+        """Step 3: wait for a pause the server asked for, then for the limiter's slot.
 
+        Neither wait runs past the call's deadline: a slot or a pause's end beyond it is an
+        :class:`APITimeoutError` at once, with nothing booked. A batch item's first
+        admission queues instead (no bound), and its deadline starts once let through.
         ``stats.throttled`` counts attempts held back here (once each, however they waited).
         """
         rt = self._rt
+        queued = call.attempts == 0 and QUEUED.get()
         now = self._clock()
         held = 0.0
         try:
             if rt.paused_until > now:
-                wait = rt.paused_until - now
-                if now + wait >= call.deadline:
+                if rt.paused_until >= call.deadline and not queued:
                     raise APITimeoutError("the server's Retry-After runs past the call's deadline")
-                await self._sleep(wait)
-                held += wait
+                # Spread the wake-up, so the calls held back do not all fire at once.
+                wake = rt.paused_until + self._rng.random() * rt.pause_spread
+                if not queued and wake > call.deadline:
+                    wake = call.deadline
+                await self._sleep(wake - now)
+                held += wake - now
                 now = self._clock()
             if rt.limiter is not None:
-                held += await rt.limiter.acquire(call.deadline - now) or 0.0
+                max_wait = math.inf if queued else call.deadline - now
+                held += await rt.limiter.acquire(max_wait) or 0.0
         except PulseError as exc:
             if exc.idempotency_key is None:
                 exc.idempotency_key = call.idempotency_key
@@ -472,15 +507,25 @@ class _Client:
         if held > 0:
             call.throttled += held
             rt.stats.throttled += 1
+        if queued:
+            call.deadline = self._clock() + self._options.timeout.total
 
     async def _on_rate_limited(self, error: RateLimitError) -> None:
-        """A 429: hold the whole client back, not just this call."""
+        """A 429: hold the whole client back, not just this call, however the call ends.
+
+        The pause lasts the ``Retry-After`` (at most ``max_retry_after``); a 429 without
+        a usable one pauses nothing (the call's own backoff still applies).
+        """
         rt = self._rt
         rt.stats.rate_limited += 1
-        wait = server_retry_after(error, self._wall())
-        if wait is None or wait > self._max_retry_after:
+        wait = error.retry_after
+        if wait is None or wait <= 0:
             return
-        rt.paused_until = max(rt.paused_until, self._clock() + wait)
+        wait = min(wait, self._max_retry_after)
+        until = self._clock() + wait
+        if until > rt.paused_until:
+            rt.paused_until = until
+            rt.pause_spread = wait * RETRY_AFTER_JITTER + RETRY_AFTER_SPREAD
         if rt.limiter is not None:
             await rt.limiter.pause(wait)
 
@@ -505,7 +550,12 @@ class AsyncPulse(_Client):
                 print(user.email)
 
     ``timeout`` is a :class:`Timeout` or a number (the total deadline of a
-    call, retries included); ``max_retries`` (default 2) counts retries after
+    call: its wait for the rate limiter and for a pause the server asked for,
+    every attempt and every backoff; a limiter slot or a pause that would end
+    past it fails the call at once with ``APITimeoutError``, booking nothing;
+    items of ``send_many`` count from when they are let through the limiter);
+    ``with_options(timeout=Timeout(connect=..., read=..., total=...))``
+    applies all three to its calls; ``max_retries`` (default 2) counts retries after
     the first attempt; ``rate_limit`` is a plan name (``"free"``, ``"pro"``),
     requests per minute, a limiter object, or ``None`` (default: no
     client-side limit, but a 429 still pauses the whole client).

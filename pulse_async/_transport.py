@@ -101,6 +101,10 @@ class Transport:
         if session is None:
             self._loop = asyncio.get_running_loop()
             session = self._session = self._new_session()
+            # aiohttp silently resends a GET, PUT or DELETE once when the connection drops:
+            # an attempt our call path would not count, budget, trace or know had reached
+            # the server (a DELETE resent after a commit then reads 404). Resends are ours.
+            session._retry_connection = False
         elif self._loop is not asyncio.get_running_loop():
             raise APIConnectionError(
                 "this client was first used on another event loop; create one client per loop"
