@@ -93,7 +93,7 @@ class TracingServer(PulseServer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.traceparents: list[str | None] = []
-        self.authorization_seen = 0
+        self.request_headers: list[dict[str, str]] = []
 
     def _make_app(self) -> web.Application:
         app = super()._make_app()
@@ -102,6 +102,7 @@ class TracingServer(PulseServer):
         async def record(request: web.Request, handler: Any) -> web.StreamResponse:
             if not request.path.startswith("/_admin"):
                 self.traceparents.append(request.headers.get("traceparent"))
+                self.request_headers.append(dict(request.headers))
             return await handler(request)
 
         app.middlewares.append(record)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import TextMapPropagator, default_setter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -288,3 +290,34 @@ async def test_suppressed_instrumentation_makes_no_spans(
     finally:
         context.detach(token)
     assert otel.spans() == []
+
+
+class _TestPropagator(TextMapPropagator):
+    """A propagator of its own header, to show the configured one is used."""
+
+    def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+        span = trace.get_current_span(context)
+        setter.set(carrier, "x-test-span", f"{span.get_span_context().span_id:016x}")
+
+    def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+        raise NotImplementedError
+
+    @property
+    def fields(self) -> set[str]:
+        return {"x-test-span"}
+
+
+async def test_the_configured_propagator_is_used(otel: Otel, tracing_server: TracingServer) -> None:
+    original = propagate.get_global_textmap()
+    propagate.set_global_textmap(_TestPropagator())
+    try:
+        async with client(tracing_server) as pulse:
+            await pulse.threads.list().fetch_page()
+    finally:
+        propagate.set_global_textmap(original)
+    (call,) = otel.named("pulse.threads.list")
+    (attempt,) = attempts_of(otel, call)
+    assert attempt.context is not None
+    (headers,) = tracing_server.request_headers
+    assert headers["x-test-span"] == f"{attempt.context.span_id:016x}"
+    assert "traceparent" not in {name.lower() for name in headers}
