@@ -19,9 +19,9 @@ is not importable nothing of it is imported (:mod:`pulse_async._otel` is
 never loaded).
 
 ``PULSE_LOG=debug`` or ``info`` (read when this module loads, that is when a
-client is first named) sends the ``pulse_async`` and ``pulse_sync`` loggers
-to stderr at that level, like ``OPENAI_LOG``; nothing is configured when it
-is unset or when those loggers already have handlers.
+client is first named) sets the ``pulse_async`` and ``pulse_sync`` loggers to
+that level and, unless they already have a handler of their own, sends them to
+stderr, like ``OPENAI_LOG``. Unset (or any other value), nothing is configured.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ class _CallState(Protocol):
 def configure_logging(value: str | None = None) -> bool:
     """Honour ``PULSE_LOG`` (or ``value``): ``debug`` or ``info`` logs to stderr.
 
-    Returns whether it configured anything. Leaves loggers that already have
-    handlers alone, so an application's own logging set-up wins.
+    Returns whether it configured anything. A logger that already has a
+    handler keeps it (no second one is added): only its level is set.
     """
     text = os.environ.get("PULSE_LOG") if value is None else value
     level = _LEVELS.get((text or "").strip().lower())
