@@ -234,7 +234,9 @@ class CallTrace:
         if idempotency_key is not None:
             attributes["pulse.idempotency_key"] = idempotency_key
         span = self._span = self._tracer.start_span(
-            "pulse." + self._operation, kind=SpanKind.INTERNAL, attributes=attributes
+            "pulse." + (self._operation or "request"),
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
         )
         self._token = otel_context.attach(trace.set_span_in_context(span))
 
