@@ -14,6 +14,12 @@ sequential ``GET /v2/users?limit=1`` calls on one ``AsyncPulse``:
 - ``raw``         — ``with_raw_response`` (OpenTelemetry absent): what asking
                     for the metadata costs; the plain methods never pay it.
 
+Separate processes are what "absent" really means, but on a busy machine their
+ratios are noisy (see the ``absent again`` row). Two steadier figures back the
+3 % target: the per-call check timed alone in each worker, and "no provider"
+against "absent" interleaved block by block in one process (the check is the
+only thing on a call's path that differs between the two).
+
 Each ratio is the median over rounds of (variant calls/s ÷ reference calls/s
 in the same round)::
 
@@ -36,6 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("absent", "absent again", "no provider", "provider", "raw")
@@ -85,9 +92,50 @@ def _install_provider() -> None:
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 
 
+def interleaved_main(args: argparse.Namespace) -> None:
+    """Absent against installed-without-provider in one process, in alternating blocks.
+
+    With OpenTelemetry installed and no provider set, the only difference from
+    its absence on a call's path is the per-call question the client asks
+    (:func:`pulse_async._instrument.watch`). Its answer for "absent" is forced
+    by setting what the first call found; blocks of calls then alternate in a
+    shuffled order, so a busy machine slows both sides of each pair alike.
+    """
+    from pulse_async import AsyncPulse, _instrument
+
+    block = max(10, args.calls // 20)
+
+    async def main() -> list[float]:
+        async with AsyncPulse(args.key, base_url=args.url) as pulse:
+            for _ in range(50):
+                await pulse.users.list(limit=1).fetch_page()
+            found = _instrument._telemetry
+            assert found is not None, "OpenTelemetry is not installed"
+            rng = random.Random(3)
+            ratios = []
+            for _ in range(20):
+                elapsed = {}
+                order = [("absent", None), ("no provider", found)]
+                rng.shuffle(order)
+                for name, telemetry in order:
+                    _instrument._telemetry = telemetry
+                    start = time.perf_counter()
+                    for _ in range(block):
+                        await pulse.users.list(limit=1).fetch_page()
+                    elapsed[name] = time.perf_counter() - start
+                ratios.append(elapsed["absent"] / elapsed["no provider"])
+            _instrument._telemetry = found
+            return ratios
+
+    print(json.dumps({"ratios": asyncio.run(main()), "block": block}))
+
+
 def worker_main(args: argparse.Namespace) -> None:
     """Time ``args.calls`` sequential calls for one variant; print calls/s as JSON."""
     variant = args.worker
+    if variant == "interleaved":
+        interleaved_main(args)
+        return
     if variant == "provider":
         _install_provider()
     from pulse_async import AsyncPulse
@@ -206,13 +254,23 @@ def _run_worker(variant: str, url: str, key: str, calls: int, farm: Path) -> tup
     return result["rate"], result["check_ns"]
 
 
+def _run_interleaved(url: str, key: str, calls: int) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE", "OTEL"))}
+    env["PYTHONPATH"] = str(ROOT)
+    command = [sys.executable, "-m", "benchmarks.observability", "--worker", "interleaved"]
+    command += ["--url", url, "--key", key, "--calls", str(calls)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a few calls, one round")
     parser.add_argument("--calls", type=int, default=2000, help="calls per variant per round")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*VARIANTS, "interleaved"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -236,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                     rate, check = _run_worker(variant, url, key, args.calls, farm)
                     rates[variant].append(rate)
                     checks[variant].append(check)
+            interleaved = _run_interleaved(url, key, args.calls)
     finally:
         server.terminate()
         server.wait(10)
@@ -257,11 +316,17 @@ def main(argv: list[str] | None = None) -> int:
             f"| observability: {variant} | {median:.0f} | {1e6 / median:.0f} |"
             f" {statistics.median(ratios):.3f} ({spread}) | {check:.0f} ({share:.2%}) |"
         )
-    no_provider = statistics.median(
-        a / b for a, b in zip(rates["no provider"], reference, strict=True)
+    ratios = interleaved["ratios"]
+    print(
+        f"| observability: no provider, interleaved with absent in one process"
+        f" ({len(ratios)} pairs of {interleaved['block']} calls) | | |"
+        f" {statistics.median(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f}) | |"
     )
-    verdict = "ok" if no_provider >= NO_PROVIDER_TARGET else "BELOW TARGET"
-    print(f"no provider / absent: {no_provider:.3f} (target ≥ {NO_PROVIDER_TARGET}) {verdict}")
+    steady = statistics.median(ratios)
+    verdict = "ok" if steady >= NO_PROVIDER_TARGET else "BELOW TARGET"
+    print(
+        f"no provider / absent, interleaved: {steady:.3f} (target ≥ {NO_PROVIDER_TARGET}) {verdict}"
+    )
     extra = statistics.median(checks["no provider"]) - statistics.median(checks[REFERENCE])
     call_ns = 1e9 / statistics.median(rates[REFERENCE])
     print(

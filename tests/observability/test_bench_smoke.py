@@ -30,4 +30,5 @@ def test_observability_benchmark_smoke() -> None:
         "observability: no provider",
         "observability: provider",
         "observability: raw",
+        "observability: no provider, interleaved with absent in one process (20 pairs of 10 calls)",
     ]
