@@ -1,6 +1,6 @@
 """Type-checked, never run: ``with_raw_response`` is typed precisely, async and sync.
 
-Checked by ``make typecheck`` (``mypy tests/typing/raw_response.py``). Each
+Checked by ``mypy`` (``make typecheck``: it is in ``[tool.mypy] files``). Each
 ``assert_type`` fails the check if the inferred type drifts, and each
 ``type: ignore[...]`` fails it (``warn_unused_ignores``, part of ``--strict``)
 if a mistake stops being one.
