@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         ClientOptions,
         ClientStats,
         ConflictError,
+        CreateParams,
         LocalRateLimiter,
         Message,
         MessageReceipt,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         RedisRateLimiter,
         RetryEvent,
         Role,
+        SendParams,
         ServerError,
         Thread,
         Timeout,
@@ -78,6 +80,7 @@ __all__ = [
     "ClientOptions",
     "ClientStats",
     "ConflictError",
+    "CreateParams",
     "LocalRateLimiter",
     "LoopThreadError",
     "Message",
@@ -97,6 +100,7 @@ __all__ = [
     "RedisRateLimiter",
     "RetryEvent",
     "Role",
+    "SendParams",
     "ServerError",
     "Thread",
     "Timeout",
@@ -126,4 +130,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # The public names only: not this module's own imports and helpers.
+    return sorted(__all__)

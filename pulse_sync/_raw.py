@@ -27,7 +27,7 @@ __all__ = ["PulseWithRawResponse", "PulsewaveWithRawResponse", "RawPager"]
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
-A = TypeVar("A")
+A = TypeVar("A", AsyncPulse, AsyncPulsewave)
 
 
 def _blocking(
