@@ -32,6 +32,7 @@ from pulse_async.errors import (
     RateLimitError,
     ServerError,
     ValidationError,
+    WebhookVerificationError,
 )
 from pulse_async.models import (
     FINAL_STATUSES,
@@ -92,6 +93,7 @@ __all__ = [
     "User",
     "UserStatus",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
 ]
 

@@ -14,8 +14,9 @@ Every failure a call can end in is one of these; no third-party exception
     │   └── ServerError           5xx
     ├── ValidationError           400 from the server, or raised before sending
     │                             (.field; also a ValueError)
-    └── APIConnectionError        nothing usable came back (network failure, bad body)
-        └── APITimeoutError
+    ├── APIConnectionError        nothing usable came back (network failure, bad body)
+    │   └── APITimeoutError
+    └── WebhookVerificationError  a webhook delivery that must not be trusted (.reason)
 
 Every error carries ``.idempotency_key``: the key the failed call sent (or
 ``None`` for calls that send none), so the caller can re-send the same
@@ -47,6 +48,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "ValidationError",
+    "WebhookVerificationError",
 ]
 
 
@@ -246,3 +248,18 @@ class APITimeoutError(APIConnectionError):
         self, message: str = "request timed out", *, idempotency_key: str | None = None
     ) -> None:
         super().__init__(message, idempotency_key=idempotency_key)
+
+
+class WebhookVerificationError(PulseError):
+    """A webhook delivery that must not be trusted; ``reason`` says why (a short code).
+
+    Raised by :meth:`pulse_async.webhooks.Webhook.verify`. The reasons are listed in
+    :data:`pulse_async.webhooks.REFUSAL_REASONS`; the message never quotes a secret.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.message} (reason={self.reason})"

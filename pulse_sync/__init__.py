@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         User,
         UserStatus,
         ValidationError,
+        WebhookVerificationError,
         __version__,
     )
     from pulse_sync._client import Pulse, Pulsewave
@@ -94,6 +95,7 @@ __all__ = [
     "User",
     "UserStatus",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
 ]
 
