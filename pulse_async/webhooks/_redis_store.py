@@ -72,6 +72,8 @@ end
 return 0
 """
 _STATES: Final = {0: "claimed", 1: "handled", 2: "in_progress"}
+#: Redis calls one process has in flight at once (the rest queue, in order), as the limiter.
+_MAX_IN_FLIGHT: Final = 16
 
 
 class RedisStore:
@@ -143,6 +145,7 @@ class RedisStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._gate: asyncio.Semaphore | None = None
         self._down = False
 
     def __repr__(self) -> str:
@@ -184,10 +187,13 @@ class RedisStore:
 
     async def _run(self, source: str, webhook_id: str, args: list[Any]) -> int:
         script = self._script(source)
+        gate = self._gate
+        assert gate is not None
         try:
-            # Bounded even if a socket timeout is not (DNS, a TLS handshake): never hang.
-            async with asyncio.timeout(self._socket_timeout * 4):
-                reply = await script(keys=[self.key(webhook_id)], args=args)
+            async with gate:
+                # Bounded even if a socket timeout is not (DNS, a TLS handshake): never hang.
+                async with asyncio.timeout(self._socket_timeout * 4):
+                    reply = await script(keys=[self.key(webhook_id)], args=args)
         except self._errors as exc:
             if not self._down:
                 self._down = True
@@ -221,6 +227,7 @@ class RedisStore:
                 self._redis = None
                 self._scripts = {}
             self._loop = loop
+            self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
         script = self._scripts.get(source)
         if script is None:
             if self._redis is None:
