@@ -1050,10 +1050,15 @@ class State:
         return message
 
     def get_message(self, call: Call, message_id: str) -> tuple[int, Any]:
-        m = self._message(message_id, "pulse")
-        return 200, {
+        return 200, self.message_json(self._message(message_id, "pulse"))
+
+    def message_json(self, m: MessageRecord, status: str | None = None) -> dict[str, Any]:
+        """A message as ``GET /messages/{id}`` of its API returns it (at ``status``, or now)."""
+        if m.api == "pulsewave":
+            return self._wave_json(m, status)
+        return {
             "id": m.id,
-            "status": self.status_of(m),
+            "status": status or self.status_of(m),
             "thread_id": m.thread_id,
             "subject": m.subject,
             "recipient_count": m.recipient_count,
@@ -1101,12 +1106,12 @@ class State:
 
     # -- Pulsewave v1 --------------------------------------------------------------------------
 
-    def _wave_json(self, m: MessageRecord) -> dict[str, Any]:
+    def _wave_json(self, m: MessageRecord, status: str | None = None) -> dict[str, Any]:
         return {
             "id": m.id,
             "object": "message",
             "channel": m.channel,
-            "status": self.status_of(m),
+            "status": status or self.status_of(m),
             "to": m.to,
             "from": m.from_,
             "subject": m.subject,
