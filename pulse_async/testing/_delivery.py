@@ -34,11 +34,12 @@ import random
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 import attrs
 
+from pulse_async._core._converter import format_datetime
 from pulse_async._core._webhooks import RETRY_SCHEDULE, Webhook
 from pulse_async.errors import ValidationError
 from pulse_async.testing._webhooks import (
@@ -88,6 +89,14 @@ class Delivery:
     def ok(self) -> bool:
         """Whether the receiver answered 2xx."""
         return self.status is not None and 200 <= self.status < 300
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON (times as ISO 8601 strings)."""
+        data = attrs.asdict(self)
+        data["at"] = format_datetime(self.at)
+        if self.next_attempt_at is not None:
+            data["next_attempt_at"] = format_datetime(self.next_attempt_at)
+        return data
 
 
 @attrs.define(kw_only=True)
