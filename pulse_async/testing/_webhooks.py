@@ -29,7 +29,7 @@ from pulse_async._core._converter import format_datetime
 from pulse_async._core._webhooks import generate_secret
 from pulse_async.errors import ValidationError
 from pulse_async.models import MessageStatus
-from pulse_async.testing._state import MessageRecord
+from pulse_async.testing._records import MessageRecord
 
 __all__ = ["DEFAULT_ROTATION_OVERLAP", "Endpoint", "EventRecord", "WebhookRegistry", "transitions"]
 
