@@ -143,7 +143,8 @@ class WebhookEvent:
     - ``data``: the message as its API returned it at that moment, structured leniently
       (unknown fields ignored); ``None`` only for an event type other than ``message.*``
       whose data is not a message.
-    - ``raw``: the whole event as parsed JSON; ``timestamp``: this attempt's time.
+    - ``raw``: the whole event as parsed JSON; ``timestamp``: this attempt's time (Unix
+      seconds); ``body``: the exact bytes that were signed (to store or pass on).
     """
 
     id: str
@@ -152,6 +153,7 @@ class WebhookEvent:
     data: Message | None
     raw: dict[str, Any] = attrs.field(repr=False)
     timestamp: int
+    body: bytes = attrs.field(repr=False, default=b"")
 
 
 class Webhook:
@@ -381,4 +383,5 @@ def _parse_event(body: bytes, event_id: str, timestamp: int) -> WebhookEvent:
         data=message,
         raw=raw,
         timestamp=timestamp,
+        body=body,
     )
