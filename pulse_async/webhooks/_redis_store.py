@@ -180,6 +180,11 @@ class RedisStore:
         client = self._redis
         if client is None or self._pid != os.getpid():
             return
+        if self._loop is not None and self._loop.is_closed():
+            # Its connections belong to a loop that is gone: they can no longer be closed.
+            _INHERITED.append(client)
+            self._redis, self._scripts, self._loop = None, {}, None
+            return
         self._redis = None
         self._scripts = {}
         self._loop = None

@@ -14,6 +14,7 @@ from pulse_async.webhooks import (
     Claim,
     MemoryStore,
     Outcome,
+    StoreUnavailableError,
     Webhook,
     WebhookEvent,
     generate_secret,
@@ -262,3 +263,42 @@ def test_outcome_repr_hides_the_error_and_logs_name_no_secret(
     caplog.set_level(logging.DEBUG)
     outcome = Outcome(status=500, reason="handler_failed", error=RuntimeError("x"))
     assert "RuntimeError" not in repr(outcome)
+
+
+class FlakyStore(MemoryStore):
+    """A store whose complete or release fails as if Redis had just gone away."""
+
+    def __init__(self, *, fail: str) -> None:
+        super().__init__()
+        self.fail = fail
+
+    async def complete(self, webhook_id: str, token: str) -> None:
+        if self.fail == "complete":
+            raise StoreUnavailableError("down")
+        await super().complete(webhook_id, token)
+
+    async def release(self, webhook_id: str, token: str) -> None:
+        if self.fail == "release":
+            raise StoreUnavailableError("down")
+        await super().release(webhook_id, token)
+
+
+async def test_a_store_lost_after_the_handler_ran_still_answers_200(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At most once wins: a 5xx would have the sender retry, and the handler run again."""
+    recorder = Recorder()
+    outcome = await handle(
+        Webhook(SECRET), *delivery(), recorder, store=FlakyStore(fail="complete")
+    )
+    assert (outcome.status, outcome.reason) == (200, "handled")
+    assert "could not record it" in caplog.text
+
+
+async def test_a_store_lost_while_releasing_still_answers_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = Recorder(fail_times=1)
+    outcome = await handle(Webhook(SECRET), *delivery(), recorder, store=FlakyStore(fail="release"))
+    assert (outcome.status, outcome.reason) == (500, "handler_failed")
+    assert "could not release the claim" in caplog.text

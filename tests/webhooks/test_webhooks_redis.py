@@ -186,3 +186,36 @@ def test_several_processes_share_one_store_and_handle_each_event_once(
     assert runs == {f"evt_{i}": 1 for i in range(events)}
     # Every process did some of the work: the store really was shared.
     assert all((tmp_path / f"out{seed}").read_text() for seed in range(workers))
+
+
+async def test_a_claim_taken_over_after_its_lease_is_not_completed_twice(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisStore(redis_server.url, key_prefix=unique("wh") + ":", lease=0.1)
+    try:
+        slow = await store.claim("evt_lease")
+        await asyncio.sleep(0.3)
+        fast = await store.claim("evt_lease")
+        assert fast.state == "claimed"
+        assert slow.token is not None
+        await store.complete("evt_lease", slow.token)  # too late: another delivery owns it
+        assert "lease expired" in caplog.text
+        assert (await store.claim("evt_lease")).state == "in_progress"
+    finally:
+        await store.aclose()
+
+
+def test_one_store_serves_one_loop_after_another(redis_server: RedisServer) -> None:
+    """asyncio.run twice (a CLI, a test): the second loop opens its own connections."""
+    store = RedisStore(redis_server.url, key_prefix=unique("wh") + ":")
+
+    async def claim_and_close() -> str:
+        try:
+            return (await store.claim("evt_loop1")).state
+        finally:
+            await store.aclose()
+
+    first = asyncio.run(store.claim("evt_loop1"))
+    second = asyncio.run(claim_and_close())
+    assert (first.state, second) == ("claimed", "in_progress")
+    asyncio.run(store.aclose())  # nothing left to close: a no-op
