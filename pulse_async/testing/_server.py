@@ -748,6 +748,19 @@ class ServerThread:
         """Move the server clock forward."""
         return self.server.advance(seconds)
 
+    @property
+    def webhooks(self) -> WebhookSender:
+        """The server's webhook sender (endpoints, events, delivery log, fault knobs)."""
+        return self.server.webhooks
+
+    def add_webhook(self, url: str, *, events: Iterable[str] | None = None) -> str:
+        """Send signed deliveries to ``url``; its secret (see :meth:`PulseServer.add_webhook`)."""
+        return self.server.add_webhook(url, events=events)
+
+    def rotate_webhook_secret(self, url: str, *, overlap: float = 24 * 3600) -> str:
+        """A new secret for ``url`` (see :meth:`PulseServer.rotate_webhook_secret`)."""
+        return self.server.rotate_webhook_secret(url, overlap=overlap)
+
     def create_key(
         self, *, role: str = "admin", rate_limit: RateLimit = "default", user_id: str | None = None
     ) -> str:

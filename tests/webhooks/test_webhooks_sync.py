@@ -49,3 +49,52 @@ def test_blocking_handle_from_many_threads_runs_the_handler_once() -> None:
     assert 200 in statuses
     assert set(statuses) <= {200, 409}
     assert handle(webhook, body, headers, on_event, store=store).reason == "duplicate"
+
+
+def test_a_stdlib_receiver_fed_by_a_threaded_server() -> None:
+    """The Flask/Django shape without a framework: ``http.server`` + ``pulse_sync.webhooks``."""
+    import http.server
+    import time
+
+    from pulse_async.testing import PulseServer
+    from pulse_sync import Pulsewave
+
+    statuses: dict[str, list[str]] = {}
+    holder: list[Webhook] = []
+    store = MemoryStore()
+
+    def on_event(event: WebhookEvent) -> None:
+        assert event.data is not None
+        statuses.setdefault(event.data.id, []).append(event.data.status)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            outcome = handle(holder[0], body, self.headers.items(), on_event, store=store)
+            self.send_response(outcome.status)
+            self.send_header("Content-Length", str(len(outcome.body)))
+            self.end_headers()
+            self.wfile.write(outcome.body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with PulseServer(step_delay=0.05).start_in_thread() as server:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+            holder.append(Webhook(server.add_webhook(url)))
+            with Pulsewave(server.admin_key, base_url=server.v1_url) as pw:
+                message = pw.messages.create(channel="push", to="dev-1", from_="app", text="x")
+            deadline = time.monotonic() + 20
+            while len(statuses.get(message.id, [])) < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sorted(statuses[message.id]) == sorted(
+                ["queued", "sending", "sent", "delivered"]
+            )
+            assert {d.result for d in server.webhooks.deliveries} == {"delivered"}
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
