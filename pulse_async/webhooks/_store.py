@@ -11,6 +11,7 @@ sender's retry runs the handler again. The Redis store
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -129,7 +130,9 @@ class MemoryStore:
                 return Claim("handled" if entry[0] == _DONE else "in_progress")
             self._counter += 1
             token = str(self._counter)
-            self._entries[webhook_id] = (_PENDING, now + self._ttl, token)
+            # A claim in progress never expires here: its handler's process is this one, and
+            # handle() always completes or releases it.
+            self._entries[webhook_id] = (_PENDING, math.inf, token)
             self._bound()
             return Claim("claimed", token)
 
@@ -163,11 +166,16 @@ class MemoryStore:
 
     def _purge(self, now: float) -> None:
         entries = self._entries
-        while entries:
-            webhook_id, (_state, expires, _token) = next(iter(entries.items()))
-            if expires > now:
+        skipped = 0
+        while entries and skipped < len(entries):
+            webhook_id, (state, expires, _token) = next(iter(entries.items()))
+            if expires <= now:
+                del entries[webhook_id]
+            elif state == _PENDING:
+                entries.move_to_end(webhook_id)  # look past claims in progress
+                skipped += 1
+            else:
                 break
-            del entries[webhook_id]
 
     def _bound(self) -> None:
         entries = self._entries
