@@ -46,7 +46,11 @@ class Receiver:
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
-    app.router.add_post("/hook", rec.handle)
+
+    async def route(request: web.Request) -> web.Response:
+        return await rec.handle(request)  # looked up per request: a test may wrap it
+
+    app.router.add_post("/hook", route)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -210,3 +214,35 @@ async def test_no_events_before_the_first_endpoint_and_checked_arguments(
     with pytest.raises(ValidationError):
         server.webhooks.faults.set(duplicate=2)
     assert receiver.secret[0] not in repr(server.webhooks.endpoints)
+
+
+async def test_many_events_to_a_slow_receiver_stay_within_the_senders_bound(
+    server: PulseServer, receiver: Receiver
+) -> None:
+    """240 events at once, several times the 32 attempts the sender keeps in flight."""
+    receiver.secret = [server.add_webhook(receiver.url)]
+    in_flight = peak = 0
+    original = receiver.handle
+
+    async def counting(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await original(request)
+        finally:
+            in_flight -= 1
+
+    receiver.handle = counting  # type: ignore[method-assign]
+    receiver.stall = 0.02
+    async with AsyncPulsewave(server.admin_key, base_url=server.v1_url) as pw:
+        for n in range(60):
+            await pw.messages.create(channel="push", to=f"device-{n}", from_="app_1", text="x")
+    server.advance(1)
+    await server.webhooks.drain(timeout=60)
+    log = server.webhooks.deliveries
+    assert len(server.webhooks.events) == 240
+    assert sorted(d.event_id for d in log if d.result == "delivered") == sorted(
+        e.id for e in server.webhooks.events
+    )
+    assert 1 < peak <= 32  # concurrent, and never past the bound
