@@ -117,14 +117,21 @@ def _key_of(secret: object, field: str) -> bytes:
 
 
 def _header(headers: Mapping[str, str] | Iterable[tuple[str, str]], name: str) -> str | None:
-    """The value of header ``name`` (lower case), whatever the case of the keys."""
-    if isinstance(headers, Mapping):
-        value = headers.get(name)
+    """The value of header ``name`` (lower case), whatever the case of the keys.
+
+    Takes any mapping (aiohttp's, Starlette's, Django's and ``email.message``'s
+    headers look names up case-insensitively themselves), anything with
+    ``items()`` (werkzeug's), or an iterable of ``(name, value)`` pairs (ASGI's bytes).
+    """
+    getter = getattr(headers, "get", None)
+    if callable(getter):
+        value = getter(name)
         if value is not None:
-            return str(value)
-        items: Iterable[tuple[Any, Any]] = headers.items()
-    else:
-        items = headers
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    items_of = getattr(headers, "items", None)
+    items: Iterable[tuple[Any, Any]] = (
+        items_of() if callable(items_of) else headers  # type: ignore[assignment]
+    )
     for key, value in items:
         key_text = key.decode("latin-1") if isinstance(key, bytes) else str(key)
         if key_text.lower() == name:

@@ -59,7 +59,10 @@ def asgi_app(
         if scope["method"] != "POST":
             await _answer(send, 405, b"", [(b"allow", b"POST")])
             return
-        body = await _read_body(receive, max_body_size)
+        try:
+            body = await _read_body(receive, max_body_size)
+        except _Disconnected:
+            return  # the sender gave up: nothing to answer, nothing handled
         if body is None:
             await _answer(send, 413, b'{"status":"too_large"}', _JSON)
             return
@@ -72,13 +75,17 @@ def asgi_app(
     return app
 
 
+class _Disconnected(Exception):
+    """The client went away before sending its whole body."""
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise OSError("the client went away before sending its whole body")
+            raise _Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -1,7 +1,8 @@
 """One receiving process of the multi-process dedupe test (run by the test, not by pytest).
 
-Usage: ``python dedupe_worker.py REDIS_URL PREFIX EVENTS SEED OUT START``. Waits
-until the Unix time START, then delivers every event (in its own shuffled
+Usage: ``python dedupe_worker.py REDIS_URL PREFIX EVENTS SEED OUT GO``. Connects,
+writes ``OUT.ready``, waits for the file GO to appear (every worker starts at
+once, however slowly each one started up), then delivers every event (in its own shuffled
 order, three at once each) to ``handle`` with a :class:`RedisStore`, retrying
 any non-2xx answer like a sender; its handler fails one time in four. Writes
 one line per *successful* handler run to OUT.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import time
 from pathlib import Path
 
 from webhook_helpers import SECRET, event_body
@@ -20,7 +20,7 @@ from webhook_helpers import SECRET, event_body
 from pulse_async.webhooks import RedisStore, Webhook, WebhookEvent, handle
 
 
-async def main(url: str, prefix: str, events: int, seed: int, start: float) -> list[str]:
+async def main(url: str, prefix: str, events: int, seed: int, out: Path, go: Path) -> list[str]:
     rng = random.Random(seed)
     store = RedisStore(url, key_prefix=prefix)
     webhook = Webhook(SECRET)
@@ -46,7 +46,10 @@ async def main(url: str, prefix: str, events: int, seed: int, start: float) -> l
 
     ids = [f"evt_{i}" for i in range(events)] * 3
     rng.shuffle(ids)
-    await asyncio.sleep(max(0.0, start - time.time()))
+    await store.release("warm-up", "none")  # connect before saying ready
+    out.with_suffix(".ready").touch()
+    while not go.exists():  # noqa: ASYNC240
+        await asyncio.sleep(0.01)
     await asyncio.gather(*(deliver(event_id) for event_id in ids))
     await store.aclose()
     return ran
@@ -54,6 +57,6 @@ async def main(url: str, prefix: str, events: int, seed: int, start: float) -> l
 
 if __name__ == "__main__":
     __import__("logging").disable(50)  # the flaky handler's tracebacks are expected
-    url, prefix, events, seed, out, start = sys.argv[1:]
-    ran = asyncio.run(main(url, prefix, int(events), int(seed), float(start)))
+    url, prefix, events, seed, out, go = sys.argv[1:]
+    ran = asyncio.run(main(url, prefix, int(events), int(seed), Path(out), Path(go)))
     Path(out).write_text("".join(f"{event_id}\n" for event_id in ran))

@@ -147,3 +147,21 @@ def test_the_package_imports_no_web_framework() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_an_asgi_client_that_goes_away_mid_body_gets_no_answer_and_runs_nothing() -> None:
+    handler = Handler()
+    app = asgi_app(Webhook(SECRET), handler)
+    sent: list[dict[str, object]] = []
+    messages = iter([{"type": "http.request", "body": b"{", "more_body": True},
+                     {"type": "http.disconnect"}])  # fmt: skip
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "method": "POST", "headers": []}, receive, send)
+    assert sent == []
+    assert handler.handled == []

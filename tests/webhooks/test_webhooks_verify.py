@@ -82,6 +82,19 @@ def test_header_names_are_case_insensitive_in_any_container(transform: object) -
     assert webhook().verify(body, transform(headers)).id == "evt_01HX9"  # type: ignore[operator]
 
 
+def test_stdlib_and_multidict_header_objects_work_as_they_come() -> None:
+    import email.message
+
+    from multidict import CIMultiDict
+
+    body, headers = signed()
+    message = email.message.Message()
+    for name, value in headers.items():
+        message[name.upper()] = value
+    assert webhook().verify(body, message).id == "evt_01HX9"  # type: ignore[arg-type]
+    assert webhook().verify(body, CIMultiDict(headers)).id == "evt_01HX9"
+
+
 def test_unknown_types_and_fields_are_accepted() -> None:
     body = event_body(type="message.opened", extra={"new_field": [1, 2]})
     body, headers = signed(body)
