@@ -268,14 +268,18 @@ class Webhook:
         them. Raises :class:`~pulse_async.errors.WebhookVerificationError` with a
         ``reason`` from :data:`REFUSAL_REASONS`.
         """
-        timestamp = self.verify_signature(body, headers)
-        event_id = _header(headers, HEADER_ID) or ""
-        return _parse_event(bytes(body), event_id.strip(), timestamp)
+        event_id, timestamp = self._check(body, headers)
+        return _parse_event(bytes(body), event_id, timestamp)
 
     def verify_signature(
         self, body: bytes, headers: Mapping[str, str] | Iterable[tuple[str, str]]
     ) -> int:
         """Check only the headers and signature (any body); the delivery's timestamp."""
+        return self._check(body, headers)[1]
+
+    def _check(
+        self, body: bytes, headers: Mapping[str, str] | Iterable[tuple[str, str]]
+    ) -> tuple[str, int]:
         if not isinstance(body, bytes | bytearray | memoryview):
             raise TypeError(
                 "verify() needs the raw request body as bytes, exactly as received "
@@ -311,7 +315,7 @@ class Webhook:
             raise WebhookVerificationError(
                 "no signature matches this endpoint's secret(s)", reason="signature_mismatch"
             )
-        return timestamp
+        return event_id, timestamp
 
     def _check_timestamp(self, text: str) -> int:
         if not _TIMESTAMP.fullmatch(text):
@@ -336,8 +340,8 @@ class Webhook:
 
 
 def _digest(key: bytes, event_id: str, timestamp: int, body: bytes) -> bytes:
-    signed = f"{event_id}.{timestamp}.".encode() + body
-    return hmac.new(key, signed, hashlib.sha256).digest()
+    # hmac.digest: OpenSSL's one-shot HMAC, without building an HMAC object per call.
+    return hmac.digest(key, f"{event_id}.{timestamp}.".encode() + body, hashlib.sha256)
 
 
 def _v1_signatures(header: str) -> list[bytes]:
@@ -354,6 +358,9 @@ def _v1_signatures(header: str) -> list[bytes]:
     return found
 
 
+_structure_message = converter.get_structure_hook(Message)
+
+
 def _malformed(what: str) -> WebhookVerificationError:
     return WebhookVerificationError(
         f"the signed body is not an event: {what}", reason="malformed_body"
@@ -362,7 +369,7 @@ def _malformed(what: str) -> WebhookVerificationError:
 
 def _parse_event(body: bytes, event_id: str, timestamp: int) -> WebhookEvent:
     try:
-        raw = json.loads(body.decode("utf-8"))
+        raw = json.loads(body.decode("utf-8"))  # UTF-8 only (SPEC §5), no encoding sniffing
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _malformed("not UTF-8 JSON") from None
     if not isinstance(raw, dict):
@@ -378,7 +385,7 @@ def _parse_event(body: bytes, event_id: str, timestamp: int) -> WebhookEvent:
     message: Message | None = None
     if isinstance(data, dict):
         try:
-            message = converter.structure(data, Message)
+            message = _structure_message(data, Message)
         except Exception:  # cattrs raises several types; any of them means "not a message"
             message = None
     if message is None and event_type.startswith("message."):
