@@ -761,6 +761,13 @@ class ServerThread:
         """A new secret for ``url`` (see :meth:`PulseServer.rotate_webhook_secret`)."""
         return self.server.rotate_webhook_secret(url, overlap=overlap)
 
+    def drain_webhooks(self, timeout: float = 10.0) -> None:
+        """Block until no delivery is due or in flight (``server.webhooks.drain``, blocking)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError("the server thread is not running")
+        asyncio.run_coroutine_threadsafe(self.server.webhooks.drain(timeout), loop).result()
+
     def create_key(
         self, *, role: str = "admin", rate_limit: RateLimit = "default", user_id: str | None = None
     ) -> str:
