@@ -16,7 +16,14 @@ from aiohttp import web
 
 from pulse_async import AsyncPulse, AsyncPulsewave
 from pulse_async.testing import PulseServer
-from pulse_async.webhooks import MemoryStore, Webhook, WebhookEvent, aiohttp_handler, asgi_app
+from pulse_async.webhooks import (
+    RETRY_SCHEDULE,
+    MemoryStore,
+    Webhook,
+    WebhookEvent,
+    aiohttp_handler,
+    asgi_app,
+)
 
 RANK = {"queued": 0, "sending": 1, "sent": 2}  # every other status is final (rank 3)
 
@@ -83,15 +90,23 @@ async def _serve_uvicorn(webhook: Webhook, app: App, port: int) -> AsyncIterator
 async def test_every_event_handled_once_and_final_states_right(serve: object) -> None:
     app = App()
     async with PulseServer(frozen_clock=True, seed=3) as server:
-        server.webhooks.faults.set(duplicate=0.5, delay=2.0, reorder=True, tamper=0.1)
+        # Every first attempt of the queued events is tampered with (so some surely are), then
+        # one attempt in ten; half of all attempts are sent twice at once.
+        server.webhooks.faults.set(duplicate=0.5, delay=2.0, reorder=True, tamper=1.0)
         port = _free_port()
         secret = server.add_webhook(f"http://127.0.0.1:{port}/pulse")
         async with serve(Webhook(secret), app, port):  # type: ignore[operator]
             ids = await _send_messages(server)
+            await server.webhooks.drain()  # the queued events exist, their attempts delayed
+            server.advance(2)  # every queued event's first attempt is now due: all tampered
+            await server.webhooks.drain()
+            server.webhooks.faults.set(tamper=0.1)
             for _ in range(6):
                 server.advance(1)
                 await server.webhooks.drain()
-            for wait in (5, 300, 1800, 7200):
+            # The whole §5 schedule: a retry that fails again (tampered, or the losing copy of
+            # a duplicate) is retried later; none is dropped.
+            for wait in RETRY_SCHEDULE:
                 server.advance(wait)
                 await server.webhooks.drain()
             assert server.webhooks.pending() == 0
@@ -103,7 +118,8 @@ async def test_every_event_handled_once_and_final_states_right(serve: object) ->
     assert {mid: status for mid, (_, status) in app.state.items()} == expected
     log = server.webhooks.deliveries
     assert any(d.result == "duplicate" for d in log)
-    assert any(d.tampered for d in log)
+    assert not any(d.result == "dropped" for d in log)
+    assert sum(d.tampered and d.attempt == 1 for d in log) >= 11  # one per message at least
     assert any(d.status == 500 for d in log)
     assert any(d.status == 400 for d in log)  # the tampered ones were refused
     delivered = [d.event_id for d in log if d.result == "delivered"]

@@ -191,6 +191,7 @@ async def test_tamper_and_slow_receiver_faults_fail_attempts(
     await server.webhooks.drain()
     assert server.webhooks.deliveries[-1].error == "no answer within 0.05s"
     receiver.stall = 0.0
+    server.webhooks.faults.set(timeout=15)
     server.advance(300)
     await server.webhooks.drain()
     assert [d.result for d in server.webhooks.deliveries] == ["retrying", "retrying", "delivered"]
