@@ -11,11 +11,12 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 import attrs
 
 from pulse_async._core._converter import format_datetime
+from pulse_async.models._enums import RoleName
 from pulse_async.testing._rate import RateBucket
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 INVITATION_TTL: Final = 72 * 3600.0
-ROLES: Final = ("admin", "editor", "viewer")
+ROLES: Final = get_args(RoleName)  # admin, editor, viewer: the order keys are made in
 OUTCOMES: Final = ("delivered", "bounced", "failed")
 _OUTCOME_RANK: Final = {"delivered": 0, "bounced": 1, "failed": 2}
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Final
 
+from pulse_async.models._enums import USER_STATUSES
 from pulse_async.testing._clock import Clock
 from pulse_async.testing._idempotency import IdempotencyStore
 from pulse_async.testing._ledger import Ledger, LedgerEntry
@@ -217,8 +218,8 @@ class Workspace:
 
     def set_user_status(self, user_id: str, status: str) -> None:
         """Set a user's status, e.g. accept an invitation (``"active"``)."""
-        if status not in ("active", "inactive", "pending"):
-            raise ValueError("status must be active, inactive or pending")
+        if status not in USER_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(sorted(USER_STATUSES))}")
         self.users[user_id].status = status
 
     def mark_thread_read(self, thread_id: str, user_id: str) -> None:

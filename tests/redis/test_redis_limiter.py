@@ -80,7 +80,7 @@ def test_importing_the_module_does_not_import_redis() -> None:
 def test_without_redis_py_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("redis", "redis.asyncio", "redis.asyncio.retry", "redis.backoff"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"pulse-sdk\[redis\]"):
+    with pytest.raises(ImportError, match=r"pulse-messaging\[redis\]"):
         RedisRateLimiter("redis://127.0.0.1:6379/0", name="x", per_minute=60)
 
 
@@ -343,7 +343,8 @@ async def test_a_pause_holds_even_while_redis_is_unreachable() -> None:
     await limiter.acquire(100)  # falls back
     await limiter.pause(10)
     await limiter.acquire(100)
-    assert sleep.waits == pytest.approx([10.0])
+    assert len(sleep.waits) == 1
+    assert 10.0 <= sleep.waits[0] <= 11.0  # a pause ends a little late, at random
 
 
 async def test_rejoins_when_redis_is_back_probing_at_most_every_interval(
