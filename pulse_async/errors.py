@@ -288,8 +288,10 @@ class WebhookVerificationError(PulseError):
     :data:`pulse_async.webhooks.REFUSAL_REASONS`; the message never quotes a secret.
     """
 
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, reason: str = "untrusted", request_id: str | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
         self.reason = reason
 
     def __str__(self) -> str:

@@ -92,7 +92,7 @@ class RedisStore:
     - ``key_prefix``: ids live at ``<key_prefix><webhook-id>``.
     - ``socket_timeout``: connect and read timeout of each Redis call.
 
-    Needs ``pip install 'pulse-sdk[redis]'``. Usable from any number of
+    Needs ``pip install 'pulse-messaging[redis]'``. Usable from any number of
     processes (forked ones open their own connections); one event loop at a
     time per store object. The password never appears in a repr or a log line.
     """
@@ -109,7 +109,9 @@ class RedisStore:
         try:
             self._redis_module = _import_redis()
         except ImportError:
-            raise ImportError("RedisStore needs redis-py: pip install 'pulse-sdk[redis]'") from None
+            raise ImportError(
+                "RedisStore needs redis-py: pip install 'pulse-messaging[redis]'"
+            ) from None
         for field, value in (("ttl", ttl), ("lease", lease), ("socket_timeout", socket_timeout)):
             if (
                 isinstance(value, bool)
