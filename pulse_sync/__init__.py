@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         ClientOptions,
         ClientStats,
         ConflictError,
+        CreateParams,
         LocalRateLimiter,
         Message,
         MessageReceipt,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         RedisRateLimiter,
         RetryEvent,
         Role,
+        SendParams,
         ServerError,
         Thread,
         Timeout,
@@ -75,6 +77,7 @@ __all__ = [
     "ClientOptions",
     "ClientStats",
     "ConflictError",
+    "CreateParams",
     "LocalRateLimiter",
     "LoopThreadError",
     "Message",
@@ -92,6 +95,7 @@ __all__ = [
     "RedisRateLimiter",
     "RetryEvent",
     "Role",
+    "SendParams",
     "ServerError",
     "Thread",
     "Timeout",
@@ -121,4 +125,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # The public names only: not this module's own imports and helpers.
+    return sorted(__all__)
