@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         User,
         UserStatus,
         ValidationError,
+        WebhookVerificationError,
         __version__,
     )
     from pulse_sync._client import Client, Pulse, Pulsewave
@@ -101,6 +102,7 @@ __all__ = [
     "User",
     "UserStatus",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
 ]
 
