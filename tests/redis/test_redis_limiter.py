@@ -343,7 +343,8 @@ async def test_a_pause_holds_even_while_redis_is_unreachable() -> None:
     await limiter.acquire(100)  # falls back
     await limiter.pause(10)
     await limiter.acquire(100)
-    assert sleep.waits == pytest.approx([10.0])
+    assert len(sleep.waits) == 1
+    assert 10.0 <= sleep.waits[0] <= 11.0  # a pause ends a little late, at random
 
 
 async def test_rejoins_when_redis_is_back_probing_at_most_every_interval(
