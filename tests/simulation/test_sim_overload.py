@@ -280,3 +280,51 @@ def test_wait_never_outlives_its_timeout(
             assert loop.time() <= start + timeout + EPSILON
 
     run_virtual(main)
+
+
+# --- the limiter under offered load, whatever callers give up --------------------------------
+
+
+@SIM_SETTINGS
+@given(
+    per_minute=st.sampled_from([60, 600, 1200]),
+    offered=st.sampled_from([1.0, 2.0, 4.0, 10.0]),
+    patience=st.sampled_from([2.0, 5.0, 20.0]),
+    cancel_share=st.sampled_from([0.0, 0.2, 0.5]),
+    seed=st.integers(0, 2**16),
+)
+def test_the_limiter_keeps_its_rate_under_load_whatever_callers_give_up(
+    per_minute: int, offered: float, patience: float, cancel_share: float, seed: int
+) -> None:
+    # Issue 13: LocalRateLimiter(600) offered 4x its rate with short waits admitted 7 calls
+    # in 6 s: callers that gave up kept their slots. Here callers arrive at ``offered``
+    # times the rate (evenly at 1x, at random above), each willing to wait ``patience``
+    # slot intervals (its timeout) unless it is cancelled first.
+    rate = per_minute / 60.0
+    horizon = 60 / rate  # sixty slots
+    server = SimServer(seed=seed, latency=(0.0, 0.01))
+    rng = random.Random(seed)
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        async with sim_client(server, seed=seed, rate_limit=per_minute) as pulse:
+            patient = pulse.with_options(timeout=patience / rate)
+            start = loop.time()
+            calls: list[asyncio.Task[Any]] = []
+            n = 0
+            while loop.time() - start < horizon:
+                n += 1
+                call = loop.create_task(patient.messages.send(**item(n)))
+                calls.append(call)
+                if rng.random() < cancel_share:
+                    loop.call_later(rng.uniform(0, patience / rate), call.cancel)
+                gap = 1 / (rate * offered)
+                await asyncio.sleep(gap if offered == 1.0 else rng.expovariate(1 / gap))
+            await asyncio.gather(*calls, return_exceptions=True)
+            return start
+
+    start = run_virtual(main)
+    sent = [a.sent_at for a in server.attempts]
+    check_window(sent, per_minute, 1)
+    in_horizon = sum(1 for t in sent if start <= t <= start + horizon)
+    assert in_horizon >= 0.9 * rate * horizon
