@@ -43,16 +43,14 @@ SIM_SETTINGS = settings(
 def sim_client(server: SimServer, *, seed: int = 0, **options: Any) -> AsyncPulse:
     """A real ``AsyncPulse`` whose transport is ``server``, on the running loop's clock."""
     loop = asyncio.get_running_loop()
-    return AsyncPulse(
-        "pw_test_simulation",
-        base_url="http://127.0.0.1:9",
-        _transport=server.transport(),
-        _clock=loop.time,
-        _sleep=asyncio.sleep,
-        _rng=random.Random(seed),
-        _wall=lambda: WALL0 + loop.time(),
-        **options,
-    )
+    hooks: dict[str, Any] = {
+        "_transport": server.transport(),
+        "_clock": loop.time,
+        "_sleep": asyncio.sleep,
+        "_rng": random.Random(seed),
+        "_wall": lambda: WALL0 + loop.time(),
+    }
+    return AsyncPulse("pw_test_simulation", base_url="http://127.0.0.1:9", **{**hooks, **options})
 
 
 def check_no_request_within_a_pause(attempts: Sequence[Attempt], pauses: Sequence[Pause]) -> None:

@@ -328,3 +328,31 @@ def test_the_limiter_keeps_its_rate_under_load_whatever_callers_give_up(
     check_window(sent, per_minute, 1)
     in_horizon = sum(1 for t in sent if start <= t <= start + horizon)
     assert in_horizon >= 0.9 * rate * horizon
+
+
+@pytest.mark.parametrize("lateness", [0.0005, 0.002])
+@pytest.mark.parametrize("concurrency", [8, 512])
+def test_send_many_keeps_the_rate_when_every_wake_up_is_late(
+    lateness: float, concurrency: int
+) -> None:
+    # A busy event loop runs every timer late (here by a tenth and by two fifths of a slot).
+    # Each late wake-up must not push every later slot back with it: the batch still gets
+    # its rate, not rate / (1 + lateness × rate).
+    items, per_minute = 600, 12_000  # 200 a second: a slot every 5 ms
+    server = SimServer(latency=(0.001, 0.002))
+
+    async def late_sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds + lateness)
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        async with sim_client(server, rate_limit=per_minute, timeout=5, _sleep=late_sleep) as pulse:
+            start = loop.time()
+            outcomes = await pulse.messages.send_many(
+                [item(n) for n in range(items)], concurrency=concurrency
+            )
+            assert all(isinstance(o, MessageReceipt) for o in outcomes)
+            return loop.time() - start
+
+    elapsed = run_virtual(main)
+    assert items / elapsed >= 0.95 * per_minute / 60
