@@ -253,6 +253,6 @@ def _progress_bar(total: int | None, description: str) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        log.warning("progress=True needs tqdm: pip install 'pulse-sdk[progress]'")
+        log.warning("progress=True needs tqdm: pip install 'pulse-messaging[progress]'")
         return None
     return tqdm(total=total, desc=description, unit="msg")

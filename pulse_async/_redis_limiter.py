@@ -19,7 +19,7 @@ then start a fresh one. While they rejoin one by one, within ``probe_interval``,
 those still on their fallback send on top of the shared rate: the one moment
 the plan can be overshot, by at most the fallback shares, for a few seconds.)
 
-``redis`` (redis-py, ``pip install 'pulse-sdk[redis]'``) is imported when a
+``redis`` (redis-py, ``pip install 'pulse-messaging[redis]'``) is imported when a
 limiter is created, not when this module is.
 """
 
@@ -78,7 +78,7 @@ def _import_redis() -> Any:
         import redis.backoff
     except ImportError:
         raise ImportError(
-            "RedisRateLimiter needs redis-py: pip install 'pulse-sdk[redis]'"
+            "RedisRateLimiter needs redis-py: pip install 'pulse-messaging[redis]'"
         ) from None
     return redis
 

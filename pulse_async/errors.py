@@ -14,12 +14,18 @@ Every failure a call can end in is one of these; no third-party exception
     │   └── ServerError           5xx
     ├── ValidationError           400 from the server, or raised before sending
     │                             (.field; also a ValueError)
+    ├── ClientMisuseError         the client was used where it cannot work: on a second
+    │                             event loop, or after close (also a RuntimeError; never
+    │                             retried, nothing was sent)
     └── APIConnectionError        nothing usable came back (network failure, bad body)
         └── APITimeoutError
 
 Every error carries ``.idempotency_key``: the key the failed call sent (or
 ``None`` for calls that send none), so the caller can re-send the same
-operation later without risking a duplicate.
+operation later without risking a duplicate. Every error also carries
+``.request_id``: the server's id for the request (``X-Request-Id`` or the
+error body's ``request_id``), or ``None`` when no response came back — so
+``log(error.request_id)`` works in any ``except PulseError``.
 
 A server-side 400 is a :class:`ValidationError` *and* carries the HTTP
 attributes (``.status``, ``.code``, ``.request_id``…); a client-side one has
@@ -40,6 +46,7 @@ __all__ = [
     "APIError",
     "APITimeoutError",
     "AuthenticationError",
+    "ClientMisuseError",
     "ConflictError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -54,11 +61,20 @@ class PulseError(Exception):
     """Base class of every error raised by pulse-sdk."""
 
     idempotency_key: str | None = None
+    #: The server's id for the request; ``None`` when no response came back.
+    request_id: str | None = None
 
-    def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.idempotency_key = idempotency_key
+        self.request_id = request_id
 
     def __str__(self) -> str:
         return self.message
@@ -218,6 +234,20 @@ class ValidationError(_HTTPDetails, PulseError, ValueError):
         return self._describe(self.message)
 
 
+class ClientMisuseError(PulseError, RuntimeError):
+    """The client was used in a way that cannot work; asking again will not help.
+
+    - An ``AsyncPulse`` is bound to the event loop of its first request: using it on another
+      loop — typically a client created once and used in two ``asyncio.run()`` calls — raises
+      this. Create the client inside the coroutine that ``asyncio.run()`` runs (``async with
+      AsyncPulse() as pulse:``), one per loop; ``pulse_sync`` does this for you.
+    - A closed client raises it on every call.
+
+    Nothing was sent. It is deliberately *not* an :class:`APIConnectionError`: code that
+    retries network errors must not retry this forever.
+    """
+
+
 class APIConnectionError(PulseError):
     """No usable answer came back: the connection failed, broke, or the body was unusable.
 
@@ -234,8 +264,9 @@ class APIConnectionError(PulseError):
         *,
         retryable: bool = True,
         idempotency_key: str | None = None,
+        request_id: str | None = None,
     ) -> None:
-        super().__init__(message, idempotency_key=idempotency_key)
+        super().__init__(message, idempotency_key=idempotency_key, request_id=request_id)
         self.retryable = retryable
 
 

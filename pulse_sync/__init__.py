@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         Channel,
+        ClientMisuseError,
         ClientOptions,
         ClientStats,
         ConflictError,
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
         ValidationError,
         __version__,
     )
-    from pulse_sync._client import Pulse, Pulsewave
+    from pulse_sync._client import Client, Pulse, Pulsewave
     from pulse_sync._loop import LoopThreadError
     from pulse_sync._pager import Pager
 
@@ -68,6 +69,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "Channel",
+    "Client",
+    "ClientMisuseError",
     "ClientOptions",
     "ClientStats",
     "ConflictError",
@@ -99,6 +102,7 @@ __all__ = [
 
 #: Where each name lives; every name not listed here comes from :mod:`pulse_async`.
 _HOMES: dict[str, str] = {
+    "Client": "pulse_sync._client",
     "LoopThreadError": "pulse_sync._loop",
     "Pager": "pulse_sync._pager",
     "Pulse": "pulse_sync._client",

@@ -27,7 +27,8 @@ EXIT_API_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-_KEY_VARIABLES = ("PULSE_API_KEY",)
+#: Every variable a key may come from: its value is redacted from whatever the CLI prints.
+_KEY_VARIABLES = ("PULSE_API_KEY", "PULSEWAVE_API_KEY")
 
 
 def _configure_logging(verbose: bool) -> None:

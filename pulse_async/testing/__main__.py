@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -118,6 +119,11 @@ async def serve(args: argparse.Namespace) -> None:
         print(f"  admin key:   {server.admin_key}")
         print(f"  editor key:  {server.editor_key}")
         print(f"  viewer key:  {server.viewer_key}")
+        print("Point the SDK and the pulse CLI at it (admin key) by pasting into a shell:")
+        print(
+            f"  export PULSE_BASE_URL={shlex.quote(server.url)}"
+            f" PULSE_API_KEY={shlex.quote(server.admin_key)}"
+        )
         if server.faults:
             print(f"  faults:      {len(server.faults.rules)} rule(s), seed {server.faults.seed}")
         print("Press Ctrl-C to stop.", flush=True)

@@ -63,7 +63,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, overload
+from typing import Any, Final, get_args, overload
 
 import attrs
 
@@ -79,6 +79,7 @@ from pulse_async._core._validation import (
     validate_update_user,
 )
 from pulse_async.errors import ValidationError
+from pulse_async.models._enums import USER_STATUSES, RoleName
 from pulse_async.testing._clock import Clock
 
 __all__ = [
@@ -101,7 +102,7 @@ RateLimit = str | int | None
 
 IDEMPOTENCY_WINDOW: Final = 24 * 3600.0
 INVITATION_TTL: Final = 72 * 3600.0
-ROLES: Final = ("admin", "editor", "viewer")
+ROLES: Final = get_args(RoleName)  # admin, editor, viewer: the order keys are made in
 OUTCOMES: Final = ("delivered", "bounced", "failed")
 _OUTCOME_RANK: Final = {"delivered": 0, "bounced": 1, "failed": 2}
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -814,8 +815,8 @@ class State:
 
     def set_user_status(self, user_id: str, status: str) -> None:
         """Set a user's status, e.g. accept an invitation (``"active"``)."""
-        if status not in ("active", "inactive", "pending"):
-            raise ValueError("status must be active, inactive or pending")
+        if status not in USER_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(sorted(USER_STATUSES))}")
         self.users[user_id].status = status
 
     def mark_thread_read(self, thread_id: str, user_id: str) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from pulse_async import AsyncPulse, PulseError, SendParams
-from pulse_async.models import Message, MessageReceipt
+from pulse_async.constants import MessageStatusName
+from pulse_async.models import Message, MessageReceipt, MessageStatus
 from pulse_sync._loop import run
 from pulse_sync.resources._base import Resource
 
@@ -22,7 +23,7 @@ class Messages(Resource[AsyncPulse]):
     def send(
         self,
         *,
-        to: Sequence[str],
+        to: list[str] | tuple[str, ...],
         subject: str,
         body: str,
         thread_id: str | None = None,
@@ -60,7 +61,7 @@ class Messages(Resource[AsyncPulse]):
         self,
         message_id: str,
         *,
-        until: Collection[str] | None = None,
+        until: Iterable[MessageStatus | MessageStatusName] | None = None,
         timeout: float = 60.0,
         poll_interval: float = 0.5,
     ) -> Message:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any
 
 from pulse_async import AsyncPulsewave, CreateParams, PulseError
-from pulse_async.models import Message
+from pulse_async.constants import ChannelName, MessageStatusName
+from pulse_async.models import Channel, Message, MessageStatus
 from pulse_sync._loop import run
 from pulse_sync.resources._base import Resource
 
@@ -21,7 +22,7 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
     def create(
         self,
         *,
-        channel: str,
+        channel: Channel | ChannelName,
         to: str,
         from_: str,
         subject: str | None = None,
@@ -72,7 +73,7 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
         self,
         message_id: str,
         *,
-        until: Collection[str] | None = None,
+        until: Iterable[MessageStatus | MessageStatusName] | None = None,
         timeout: float = 60.0,
         poll_interval: float = 0.5,
     ) -> Message:

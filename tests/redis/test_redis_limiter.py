@@ -80,7 +80,7 @@ def test_importing_the_module_does_not_import_redis() -> None:
 def test_without_redis_py_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("redis", "redis.asyncio", "redis.asyncio.retry", "redis.backoff"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"pulse-sdk\[redis\]"):
+    with pytest.raises(ImportError, match=r"pulse-messaging\[redis\]"):
         RedisRateLimiter("redis://127.0.0.1:6379/0", name="x", per_minute=60)
 
 
