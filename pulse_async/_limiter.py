@@ -115,9 +115,7 @@ class LocalRateLimiter:
             if wait == 0:
                 return 0.0
         else:
-            tat = bucket.tat_us
-            first = now if tat is None else tat - bucket.tolerance_us
-            wait = max(0, first + len(self._queue) * bucket.interval_us - now)
+            wait = self._first_free(now) + len(self._queue) * bucket.interval_us - now
         limit = micros(max_wait)
         if wait > limit:
             raise _refusal(wait)
@@ -165,12 +163,14 @@ class LocalRateLimiter:
             if turn is not None and not turn.done():
                 turn.set_result(True)
 
+    def _first_free(self, now: int) -> int:
+        """When the first in line gets its slot (µs, on the clock's scale)."""
+        tat = self._bucket.tat_us
+        return now if tat is None else max(now, tat - self._bucket.tolerance_us)
+
     def _next_wait(self, position: int) -> int:
-        bucket = self._bucket
-        tat = bucket.tat_us
         now = round(self._clock() * 1_000_000)
-        first = now if tat is None else tat - bucket.tolerance_us
-        return max(0, first + position * bucket.interval_us - now)
+        return self._first_free(now) + position * self._bucket.interval_us - now
 
     async def pause(self, seconds: float) -> None:
         """No slot before ``seconds`` from now (give or take a little jitter, never less).
@@ -178,12 +178,14 @@ class LocalRateLimiter:
         Queued callers whose slot the pause pushes past their ``max_wait`` are
         refused now rather than at their deadline.
         """
+        self._hold(pause_jitter(seconds))
+
+    def _hold(self, seconds: float) -> None:
+        """:meth:`pause` without the jitter (for a caller that has added it already)."""
         bucket = self._bucket
         now = round(self._clock() * 1_000_000)
-        bucket.pause_us(now, micros(pause_jitter(seconds)))
-        tat = bucket.tat_us
-        assert tat is not None
-        first = tat - bucket.tolerance_us
+        bucket.pause_us(now, micros(seconds))
+        first = self._first_free(now)
         position = 0
         for waiter in list(self._queue):
             turn = waiter.turn
