@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         ClientOptions,
         ClientStats,
         ConflictError,
+        CreateParams,
         LocalRateLimiter,
         Message,
         MessageReceipt,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         RedisRateLimiter,
         RetryEvent,
         Role,
+        SendParams,
         ServerError,
         Thread,
         Timeout,
@@ -74,6 +76,7 @@ __all__ = [
     "ClientOptions",
     "ClientStats",
     "ConflictError",
+    "CreateParams",
     "LocalRateLimiter",
     "LoopThreadError",
     "Message",
@@ -91,6 +94,7 @@ __all__ = [
     "RedisRateLimiter",
     "RetryEvent",
     "Role",
+    "SendParams",
     "ServerError",
     "Thread",
     "Timeout",
@@ -119,4 +123,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # The public names only: not this module's own imports and helpers.
+    return sorted(__all__)

@@ -28,7 +28,7 @@ from pulse_async.constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
 )
-from pulse_sync._loop import Binding, close_at_exit
+from pulse_sync._loop import Binding
 
 if TYPE_CHECKING:
     from pulse_async import ConnectorFactory
@@ -92,11 +92,9 @@ class Client(Generic[A]):
             proxy=proxy,
             connector_factory=connector_factory,
         )
+        # The binding hands the client's rate limiter (perhaps the caller's, shared) to the
+        # exit hook of the process that uses it: closing this client leaves it open.
         self._setup(Binding(factory), _same, owner=True)
-        if (limiter := self._client.rate_limiter) is not None:
-            # A limiter may be the caller's and shared: closing this client leaves it open,
-            # and the exit hook closes it on the loop its connections belong to.
-            close_at_exit(limiter)
 
     @staticmethod
     def _async_type() -> Callable[..., A]:

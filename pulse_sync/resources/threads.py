@@ -26,4 +26,6 @@ class Threads(Resource[AsyncPulse]):
             for thread in pulse.threads.list(unread=True):
                 print(thread.subject, thread.unread_count)
         """
-        return Pager(self._client._async().threads.list(limit=limit, unread=unread, cursor=cursor))
+        return self._pager(
+            self._client._async().threads.list(limit=limit, unread=unread, cursor=cursor)
+        )

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from pulse_async import AsyncPulse
 from pulse_async.constants import RoleName, UserStatusName
 from pulse_async.models import Role, User, UserStatus
-from pulse_sync._loop import run
 from pulse_sync._pager import Pager
 from pulse_sync.resources._base import Resource
 
@@ -37,7 +36,7 @@ class Users(Resource[AsyncPulse]):
             for user in pulse.users.list(status="active"):
                 ...
         """
-        return Pager(
+        return self._pager(
             self._client._async().users.list(limit=limit, status=status, q=q, cursor=cursor)
         )
 
@@ -56,7 +55,7 @@ class Users(Resource[AsyncPulse]):
 
             user = pulse.users.create(email="ada@example.com", role="editor")
         """
-        return run(
+        return self._run(
             self._client._async().users.create(
                 email=email,
                 role=role,
@@ -80,7 +79,7 @@ class Users(Resource[AsyncPulse]):
 
             pulse.users.update(user.id, metadata={"team": "ops", "old": None})
         """
-        return run(
+        return self._run(
             self._client._async().users.update(user_id, role=role, name=name, metadata=metadata)
         )
 
@@ -92,4 +91,4 @@ class Users(Resource[AsyncPulse]):
         connection reset, a timeout, a 5xx) it may have deleted the user, so a
         404 on the retry means the user is gone as asked, and the call succeeds.
         """
-        return run(self._client._async().users.delete(user_id))
+        return self._run(self._client._async().users.delete(user_id))
