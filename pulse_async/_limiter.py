@@ -13,6 +13,7 @@ these three methods.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -29,14 +30,21 @@ class RateLimiter(Protocol):
     """What a client needs from a rate limiter."""
 
     async def acquire(self, max_wait: float) -> float | None:
-        """Wait for the next slot; :class:`APITimeoutError` if it is beyond ``max_wait``.
+        """Wait for a slot and take it; :class:`APITimeoutError` if it is beyond ``max_wait``.
 
         Returns the seconds it made the caller wait (``0`` or ``None``: none), which
-        ``client.stats.throttled`` counts.
+        ``client.stats.throttled`` counts. The contract every backend keeps: a refused
+        caller books nothing; a caller cancelled while it waits keeps no slot (or gives
+        it back); no wait here lasts longer than ``max_wait``, which may be
+        ``math.inf`` (queue until served, first come, first served).
         """
 
     async def pause(self, seconds: float) -> None:
-        """Hold every caller back for ``seconds`` from now (the server asked us to)."""
+        """Hold every caller back for ``seconds`` from now (the server asked us to).
+
+        The pause may end a little later, at random, never earlier, so that callers
+        held back together do not all fire at one instant.
+        """
 
     async def aclose(self) -> None:
         """Release what the limiter holds (connections, tasks)."""
@@ -68,6 +76,10 @@ class LocalRateLimiter:
     one. A caller that gives up — refused, cancelled, timed out — books nothing,
     so nobody's slot is lost to it. ``clock`` and ``sleep`` are injectable (tests
     drive the limiter in virtual time).
+
+    One limiter serves the tasks of one event loop at a time (its queue holds that
+    loop's futures), like the client it limits; a forked child starts with an empty
+    queue and the parent's booked slots.
     """
 
     def __init__(
@@ -83,6 +95,7 @@ class LocalRateLimiter:
         self._sleep = sleep
         #: Callers waiting for a slot, in arrival order (an ordered set: O(1) removal).
         self._queue: OrderedDict[_Waiter, None] = OrderedDict()
+        self._pid = os.getpid()
 
     @property
     def per_minute(self) -> float:
@@ -109,7 +122,7 @@ class LocalRateLimiter:
         """
         bucket = self._bucket
         now = round(self._clock() * 1_000_000)
-        if not self._queue:
+        if not self._queue or self._forked():
             # The uncontended path: one comparison and an addition, no lock, no task.
             wait = bucket.reserve_us(now, 0)
             if wait == 0:
@@ -133,6 +146,14 @@ class LocalRateLimiter:
             return max(slept, round(self._clock() * 1_000_000) - now) / 1_000_000
         finally:
             self._leave(waiter)
+
+    def _forked(self) -> bool:
+        """In a forked child, forget the parent's queued callers (their tasks are not here)."""
+        if self._pid == os.getpid():
+            return False
+        self._pid = os.getpid()
+        self._queue.clear()
+        return True
 
     async def _take_turn(self, waiter: _Waiter) -> int:
         """First in line: sleep until the next slot, then book it; the µs slept."""

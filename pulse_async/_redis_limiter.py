@@ -44,7 +44,7 @@ from pulse_async._core._redis_gcra import (
     redact_url,
 )
 from pulse_async._limiter import LocalRateLimiter
-from pulse_async.errors import APITimeoutError, ValidationError
+from pulse_async.errors import APITimeoutError, ClientMisuseError, ValidationError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -246,7 +246,10 @@ class RedisRateLimiter:
         left (a free local slot, or a refusal). While Redis is unreachable,
         the local fallback limit applies. A caller cancelled while it waits
         for its booked slot gives it back, unless a later caller has already
-        booked after it (the bucket keeps no holes).
+        booked after it (the bucket keeps no holes). Slots are booked ahead, in
+        Redis, so that processes are served in the order they asked: a slot
+        whose answer never reached its caller (cut off by ``max_wait``
+        mid-call) stays spent.
         """
         if not self._use_redis():
             return await self._fallback.acquire(max_wait)
@@ -320,11 +323,10 @@ class RedisRateLimiter:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None and not self._loop.is_closed():
-                # A misuse, not an outage: a PulseError that names the argument.
-                raise ValidationError(
+                # A misuse, not an outage: in the error tree, and never retried.
+                raise ClientMisuseError(
                     "this RedisRateLimiter is in use on another event loop, which is still "
-                    "open; create one limiter per event loop",
-                    field="rate_limit",
+                    "open; create one limiter per event loop"
                 )
             if self._redis is not None:
                 # Its connections belong to a closed loop: unusable, and closing them there

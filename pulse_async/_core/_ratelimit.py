@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 __all__ = [
     "MAX_WAIT_MICROS",
@@ -39,9 +40,11 @@ __all__ = [
     "per_minute_from",
 ]
 
-#: Requests per minute of each plan (SPEC §1, "Rate limits"). The one home of these numbers:
-#: the clients, the CLI and the local test server all read them from here.
-PLANS: dict[str, int] = {"free": 60, "pro": 1000}
+_PLAN_RATES = {"free": 60, "pro": 1000}
+#: Requests per minute of each plan (SPEC §1, "Rate limits"), read-only. The one home of
+#: these numbers: the clients, the CLI and the local test server all read them from here
+#: (public as :data:`pulse_async.constants.PLANS`).
+PLANS: Mapping[str, int] = MappingProxyType(_PLAN_RATES)
 
 #: Booked slots run this much slower than the plan, so that clock drift between us and the
 #: server never tips a window over its limit.

@@ -18,19 +18,22 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from pulse_async._core._ratelimit import PLANS
 from pulse_async.testing._faults import FAULT_KINDS, parse_fault_spec
 from pulse_async.testing._server import PulseServer, new_event_loop
 from pulse_async.testing._state import RateLimit
 
 
 def _rate_limit(text: str) -> RateLimit:
-    if text in ("free", "pro", "unlimited"):
-        return None if text == "unlimited" else text
+    if text == "unlimited":
+        return None
+    if text in PLANS:
+        return text
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            "use free, pro, unlimited or a number of requests per minute"
+            f"use {', '.join(PLANS)}, unlimited or a number of requests per minute"
         ) from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1 request per minute")
@@ -58,7 +61,8 @@ def build_parser(prog: str = "python -m pulse_async.testing") -> argparse.Argume
         type=_rate_limit,
         default=None,
         metavar="PLAN",
-        help="plan of the printed keys: free, pro, unlimited (default) or requests per minute",
+        help=f"plan of the printed keys: {', '.join(PLANS)}, unlimited (default) or requests "
+        "per minute",
     )
     parser.add_argument("--seed", default=None, help="seed for reproducible fault injection")
     parser.add_argument(
