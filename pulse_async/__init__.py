@@ -33,6 +33,7 @@ from pulse_async.errors import (
     RateLimitError,
     ServerError,
     ValidationError,
+    WebhookVerificationError,
 )
 from pulse_async.models import (
     FINAL_STATUSES,
@@ -109,6 +110,7 @@ __all__ = [
     "User",
     "UserStatus",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
 ]
 

@@ -501,19 +501,27 @@ class AsyncClient:
         now = self._clock()
         held = 0.0
         try:
-            if rt.paused_until > now:
-                if rt.paused_until >= call.deadline and not queued:
-                    raise APITimeoutError("the server's Retry-After runs past the call's deadline")
-                # Spread the wake-up, so the calls held back do not all fire at once.
-                wake = rt.paused_until + self._rng.random() * rt.pause_spread
-                if not queued and wake > call.deadline:
-                    wake = call.deadline
-                await self._sleep(wake - now)
-                held += wake - now
+            while True:
+                paused_until = rt.paused_until
+                if paused_until > now:
+                    if paused_until >= call.deadline and not queued:
+                        raise APITimeoutError(
+                            "the server's Retry-After runs past the call's deadline"
+                        )
+                    # Spread the wake-up, so the calls held back do not all fire at once.
+                    wake = paused_until + self._rng.random() * rt.pause_spread
+                    if not queued and wake > call.deadline:
+                        wake = call.deadline
+                    await self._sleep(wake - now)
+                    held += wake - now
+                if rt.limiter is not None:
+                    max_wait = math.inf if queued else call.deadline - self._clock()
+                    held += await rt.limiter.acquire(max_wait) or 0.0
                 now = self._clock()
-            if rt.limiter is not None:
-                max_wait = math.inf if queued else call.deadline - now
-                held += await rt.limiter.acquire(max_wait) or 0.0
+                if rt.paused_until == paused_until or rt.paused_until <= now:
+                    break
+                # A 429 came back while this call waited: its pause comes first, and the
+                # limiter (paused too) books a new slot after it.
         except PulseError as exc:
             if exc.idempotency_key is None:
                 exc.idempotency_key = call.idempotency_key

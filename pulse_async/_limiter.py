@@ -13,6 +13,7 @@ these three methods.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -29,14 +30,21 @@ class RateLimiter(Protocol):
     """What a client needs from a rate limiter."""
 
     async def acquire(self, max_wait: float) -> float | None:
-        """Wait for the next slot; :class:`APITimeoutError` if it is beyond ``max_wait``.
+        """Wait for a slot and take it; :class:`APITimeoutError` if it is beyond ``max_wait``.
 
         Returns the seconds it made the caller wait (``0`` or ``None``: none), which
-        ``client.stats.throttled`` counts.
+        ``client.stats.throttled`` counts. The contract every backend keeps: a refused
+        caller books nothing; a caller cancelled while it waits keeps no slot (or gives
+        it back); no wait here lasts longer than ``max_wait``, which may be
+        ``math.inf`` (queue until served, first come, first served).
         """
 
     async def pause(self, seconds: float) -> None:
-        """Hold every caller back for ``seconds`` from now (the server asked us to)."""
+        """Hold every caller back for ``seconds`` from now (the server asked us to).
+
+        The pause may end a little later, at random, never earlier, so that callers
+        held back together do not all fire at one instant.
+        """
 
     async def aclose(self) -> None:
         """Release what the limiter holds (connections, tasks)."""
@@ -68,6 +76,10 @@ class LocalRateLimiter:
     one. A caller that gives up — refused, cancelled, timed out — books nothing,
     so nobody's slot is lost to it. ``clock`` and ``sleep`` are injectable (tests
     drive the limiter in virtual time).
+
+    One limiter serves the tasks of one event loop at a time (its queue holds that
+    loop's futures), like the client it limits; a forked child starts with an empty
+    queue and the parent's booked slots.
     """
 
     def __init__(
@@ -83,6 +95,7 @@ class LocalRateLimiter:
         self._sleep = sleep
         #: Callers waiting for a slot, in arrival order (an ordered set: O(1) removal).
         self._queue: OrderedDict[_Waiter, None] = OrderedDict()
+        self._pid = os.getpid()
 
     @property
     def per_minute(self) -> float:
@@ -109,15 +122,13 @@ class LocalRateLimiter:
         """
         bucket = self._bucket
         now = round(self._clock() * 1_000_000)
-        if not self._queue:
+        if not self._queue or self._forked():
             # The uncontended path: one comparison and an addition, no lock, no task.
             wait = bucket.reserve_us(now, 0)
             if wait == 0:
                 return 0.0
         else:
-            tat = bucket.tat_us
-            first = now if tat is None else tat - bucket.tolerance_us
-            wait = max(0, first + len(self._queue) * bucket.interval_us - now)
+            wait = self._first_free(now) + len(self._queue) * bucket.interval_us - now
         limit = micros(max_wait)
         if wait > limit:
             raise _refusal(wait)
@@ -136,13 +147,22 @@ class LocalRateLimiter:
         finally:
             self._leave(waiter)
 
+    def _forked(self) -> bool:
+        """In a forked child, forget the parent's queued callers (their tasks are not here)."""
+        if self._pid == os.getpid():
+            return False
+        self._pid = os.getpid()
+        self._queue.clear()
+        return True
+
     async def _take_turn(self, waiter: _Waiter) -> int:
         """First in line: sleep until the next slot, then book it; the µs slept."""
         bucket, clock = self._bucket, self._clock
         waited = 0
         credit = 0  # of the last sleep, what the clock does not show yet (a lagging clock)
+        due = 1 << 62  # when the slot slept for was due: a late wake-up still takes that slot
         while True:
-            now = round(clock() * 1_000_000)
+            now = min(round(clock() * 1_000_000), due)
             wait = bucket.reserve_us(now, credit)
             if wait <= credit:
                 return waited
@@ -152,6 +172,7 @@ class LocalRateLimiter:
             await self._sleep(wait / 1_000_000)
             waited += wait
             credit = max(0, wait - (round(clock() * 1_000_000) - before))
+            due = before + wait
 
     def _leave(self, waiter: _Waiter) -> None:
         """Out of the queue (served, refused or cancelled); hand the turn on if it was ours."""
@@ -163,12 +184,14 @@ class LocalRateLimiter:
             if turn is not None and not turn.done():
                 turn.set_result(True)
 
+    def _first_free(self, now: int) -> int:
+        """When the first in line gets its slot (µs, on the clock's scale)."""
+        tat = self._bucket.tat_us
+        return now if tat is None else max(now, tat - self._bucket.tolerance_us)
+
     def _next_wait(self, position: int) -> int:
-        bucket = self._bucket
-        tat = bucket.tat_us
         now = round(self._clock() * 1_000_000)
-        first = now if tat is None else tat - bucket.tolerance_us
-        return max(0, first + position * bucket.interval_us - now)
+        return self._first_free(now) + position * self._bucket.interval_us - now
 
     async def pause(self, seconds: float) -> None:
         """No slot before ``seconds`` from now (give or take a little jitter, never less).
@@ -176,12 +199,14 @@ class LocalRateLimiter:
         Queued callers whose slot the pause pushes past their ``max_wait`` are
         refused now rather than at their deadline.
         """
+        self._hold(pause_jitter(seconds))
+
+    def _hold(self, seconds: float) -> None:
+        """:meth:`pause` without the jitter (for a caller that has added it already)."""
         bucket = self._bucket
         now = round(self._clock() * 1_000_000)
-        bucket.pause_us(now, micros(pause_jitter(seconds)))
-        tat = bucket.tat_us
-        assert tat is not None
-        first = tat - bucket.tolerance_us
+        bucket.pause_us(now, micros(seconds))
+        first = self._first_free(now)
         position = 0
         for waiter in list(self._queue):
             turn = waiter.turn

@@ -22,6 +22,7 @@ from pulse_async._core._options import (
     PULSE_BASE_URL,
     PULSEWAVE_BASE_URL,
 )
+from pulse_async._core._ratelimit import PLANS
 from pulse_async._core._retry import DEFAULT_MAX_RETRY_AFTER
 from pulse_async._core._validation import MAX_RECIPIENTS
 from pulse_async.models._enums import (
@@ -45,6 +46,7 @@ __all__ = [
     "FINAL_STATUSES",
     "MAX_RECIPIENTS",
     "MESSAGE_STATUSES",
+    "PLANS",
     "PULSEWAVE_BASE_URL",
     "PULSE_BASE_URL",
     "ROLES",

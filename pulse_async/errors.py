@@ -17,8 +17,9 @@ Every failure a call can end in is one of these; no third-party exception
     ├── ClientMisuseError         the client was used where it cannot work: on a second
     │                             event loop, or after close (also a RuntimeError; never
     │                             retried, nothing was sent)
-    └── APIConnectionError        nothing usable came back (network failure, bad body)
-        └── APITimeoutError
+    ├── APIConnectionError        nothing usable came back (network failure, bad body)
+    │   └── APITimeoutError
+    └── WebhookVerificationError  a webhook delivery that must not be trusted (.reason)
 
 Every error the server answered (an :class:`APIError`, or a server-side
 :class:`ValidationError`) carries ``.rate_limit``: the
@@ -62,6 +63,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "ValidationError",
+    "WebhookVerificationError",
 ]
 
 
@@ -303,3 +305,20 @@ class APITimeoutError(APIConnectionError):
         self, message: str = "request timed out", *, idempotency_key: str | None = None
     ) -> None:
         super().__init__(message, idempotency_key=idempotency_key)
+
+
+class WebhookVerificationError(PulseError):
+    """A webhook delivery that must not be trusted; ``reason`` says why (a short code).
+
+    Raised by :meth:`pulse_async.webhooks.Webhook.verify`. The reasons are listed in
+    :data:`pulse_async.webhooks.REFUSAL_REASONS`; the message never quotes a secret.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "untrusted", request_id: str | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.message} (reason={self.reason})"

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         User,
         UserStatus,
         ValidationError,
+        WebhookVerificationError,
         __version__,
     )
     from pulse_sync._client import Client, Pulse, Pulsewave
@@ -107,6 +108,7 @@ __all__ = [
     "User",
     "UserStatus",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
 ]
 

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any, NoReturn, get_args
 
+from pulse_async._core._ratelimit import PLANS
 from pulse_async._version import DISTRIBUTION, __version__
 from pulse_async.models._enums import ChannelName, MessageStatusName, RoleName, UserStatusName
 
@@ -100,13 +101,13 @@ def _seconds(text: str) -> float:
 def _rate(text: str) -> float | None:
     if text in ("off", "none", "0"):
         return None
-    if text in ("free", "pro"):
-        return {"free": 60.0, "pro": 1000.0}[text]
+    if text in PLANS:
+        return float(PLANS[text])
     try:
         value = float(text.replace(",", "").replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected free, pro, off or requests per minute, got {text!r}"
+            f"expected {', '.join(PLANS)}, off or requests per minute, got {text!r}"
         ) from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be more than 0 requests per minute")
@@ -191,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rate,
         default=60_000.0,
         metavar="PER_MINUTE",
-        help="the demo key's quota and the client's limiter: requests per minute, free, pro "
-        "or off (default 60000)",
+        help="the demo key's quota and the client's limiter: requests per minute, "
+        f"{', '.join(PLANS)} or off (default 60000)",
     )
     demo.add_argument("--seed", default=None, help="seed for reproducible fault injection")
     demo.set_defaults(handler="demo")
@@ -205,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     serve.set_defaults(handler="serve")
+
+    # webhooks (listen, verify, sign) ------------------------------------------------------
+    from pulse_async._cli._webhooks import add_webhook_commands
+
+    add_webhook_commands(commands)
 
     # users ---------------------------------------------------------------------------------
     users = commands.add_parser("users", help="workspace users (Pulse v2)")

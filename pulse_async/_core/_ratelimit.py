@@ -12,6 +12,9 @@ after that they are spaced ``interval`` apart (``60 / per_minute``, slowed by
   (``Retry-After``); an earlier pause never pulls slots forward.
 - :meth:`GCRABucket.release_us` — give back a booked slot that was not used,
   when nobody has booked after it (then the state is as if it was never booked).
+  The in-process limiter never needs it (it books only when a caller goes); the
+  Redis limiter books ahead, across processes, and gives back what a cancelled
+  caller leaves.
 
 :mod:`pulse_async._core._redis_gcra` holds the same three operations as Lua
 for Redis, line for line; ``tests/redis/test_gcra_contract.py`` runs one test
@@ -23,7 +26,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 __all__ = [
     "MAX_WAIT_MICROS",
@@ -36,9 +40,11 @@ __all__ = [
     "per_minute_from",
 ]
 
-#: Requests per minute of each plan (SPEC §1, "Rate limits"). The one home of these numbers:
-#: the clients, the CLI and the local test server all read them from here.
-PLANS: dict[str, int] = {"free": 60, "pro": 1000}
+_PLAN_RATES = {"free": 60, "pro": 1000}
+#: Requests per minute of each plan (SPEC §1, "Rate limits"), read-only. The one home of
+#: these numbers: the clients, the CLI and the local test server all read them from here
+#: (public as :data:`pulse_async.constants.PLANS`).
+PLANS: Mapping[str, int] = MappingProxyType(_PLAN_RATES)
 
 #: Booked slots run this much slower than the plan, so that clock drift between us and the
 #: server never tips a window over its limit.
@@ -139,26 +145,31 @@ class GCRABucket:
             wait = 0
         if wait > max_wait:
             return wait
-        self._tat = tat + self.interval_us
+        self._tat = tat + self.interval_us  # always > now: no need for _store
         return wait
 
     def pause_us(self, now: int, seconds: int) -> bool:
         """Book nothing before ``now + seconds``; whether the bucket was pushed back."""
         floor = now + seconds + self.tolerance_us
         if self._tat < floor:
-            self._tat = floor
+            self._store(floor, now)
             return True
         return False
 
-    def release_us(self, booked_tat: int) -> bool:
+    def release_us(self, now: int, booked_tat: int) -> bool:
         """Give back the slot whose booking left ``tat`` at ``booked_tat``, if it is the last.
 
-        A slot with later bookings after it stays spent (GCRA keeps no holes).
+        A slot with later bookings after it stays spent (GCRA keeps no holes), and so
+        does one whose time has come.
         """
-        if self._tat == booked_tat:
-            self._tat = booked_tat - self.interval_us
+        if self._tat == booked_tat and booked_tat > now:
+            self._store(booked_tat - self.interval_us, now)
             return True
         return False
+
+    def _store(self, tat: int, now: int) -> None:
+        # A TAT that is not ahead of ``now`` is the same as none (the Lua deletes the key).
+        self._tat = tat if tat > now else _NEVER
 
     # --- in seconds --------------------------------------------------------------------------
 
@@ -168,5 +179,6 @@ class GCRABucket:
 
     def pause(self, until: float, *, now: float | None = None) -> None:
         """Book nothing before ``until`` (a time on the same clock as ``now``)."""
-        start = until if now is None else now
-        self.pause_us(round(start * 1_000_000), micros(until - start))
+        until_us = round(until * 1_000_000)
+        now_us = until_us - 1 if now is None else round(now * 1_000_000)
+        self.pause_us(now_us, max(0, until_us - now_us))

@@ -43,21 +43,26 @@ __all__ = [
 #: Where the buckets live: ``pulse:ratelimit:<name>``.
 KEY_PREFIX = "pulse:ratelimit:"
 
+# ``linger``: how long (ms) a key outlives its TAT. A key that has expired and a TAT in the
+# past mean the same; on a given (virtual) clock, keys must not expire on the real one.
 _REDIS_NOW = """\
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local linger = 1000
 """
 _GIVEN_NOW = """\
 local now = tonumber(ARGV[#ARGV])
+local linger = 3600000
 """
 
-# Every write sets the key to expire a second after its TAT has passed: an idle bucket
-# needs no state (a missing key and a TAT in the past mean the same).
+# Every write sets the key to expire a second after its TAT has passed, and a TAT that is
+# not in the future is not stored at all: an idle bucket needs no state (a missing key and
+# a TAT in the past mean the same). ``GCRABucket._store`` does the same.
 _STORE = """\
 local function store(tat)
   if tat > now then
     redis.call('SET', KEYS[1], string.format('%d', tat),
-               'PX', math.floor((tat - now) / 1000) + 1000)
+               'PX', math.floor((tat - now) / 1000) + linger)
   else
     redis.call('DEL', KEYS[1])
   end
@@ -100,10 +105,11 @@ return {0, 0}
 """
 
 #: ``GCRABucket.release_us``: give back a booked slot its caller did not use, if nobody has
-#: booked after it. ARGV: interval (µs), the ``tat`` its reserve returned. Returns ``{1, 0}``
-#: if it was given back, ``{0, 0}`` if later bookings keep it spent.
+#: booked after it (and it is still ahead). ARGV: interval (µs), the ``tat`` its reserve
+#: returned. Returns ``{1, 0}`` if it was given back, ``{0, 0}`` if not.
 _RELEASE = """\
-if tat ~= nil and tat == tonumber(ARGV[2]) then
+local booked = tonumber(ARGV[2])
+if tat ~= nil and tat == booked and booked > now then
   store(tat - tonumber(ARGV[1]))
   return {1, 0}
 end
