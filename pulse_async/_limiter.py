@@ -200,8 +200,9 @@ class LocalRateLimiter:
         bucket, clock = self._bucket, self._clock
         waited = 0
         credit = 0  # of the last sleep, what the clock does not show yet (a lagging clock)
+        due = 1 << 62  # when the slot slept for was due: a late wake-up still takes that slot
         while True:
-            now = round(clock() * 1_000_000)
+            now = min(round(clock() * 1_000_000), due)
             wait = bucket.reserve_us(now, credit)
             if wait <= credit:
                 return waited
@@ -211,6 +212,7 @@ class LocalRateLimiter:
             await self._sleep(wait / 1_000_000)
             waited += wait
             credit = max(0, wait - (round(clock() * 1_000_000) - before))
+            due = before + wait
 
     def _first_free(self, now: int) -> int:
         """When the first in line gets its slot (µs, on the clock's scale)."""

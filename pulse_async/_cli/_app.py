@@ -79,6 +79,10 @@ def _run(args: argparse.Namespace) -> int:
     from pulse_async import PulseError, ValidationError
 
     try:
+        if args.handler == "webhooks":
+            from pulse_async._cli._webhooks import run_webhooks
+
+            return run_webhooks(args)
         if args.handler == "demo":
             from pulse_async._cli._demo import run_demo
             from pulse_async.testing._server import new_event_loop

@@ -207,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler="serve")
 
+    # webhooks (listen, verify, sign) ------------------------------------------------------
+    from pulse_async._cli._webhooks import add_webhook_commands
+
+    add_webhook_commands(commands)
+
     # users ---------------------------------------------------------------------------------
     users = commands.add_parser("users", help="workspace users (Pulse v2)")
     users_cmd = users.add_subparsers(dest="action", metavar="ACTION", required=True)

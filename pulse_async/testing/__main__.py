@@ -6,6 +6,10 @@ Ctrl-C (or SIGTERM), and exits 0 without a traceback::
     python -m pulse_async.testing --port 8080
     python -m pulse_async.testing --rate-limit pro --seed 7 \\
         --fault "POST /v2/messages=reset_after_commit:probability=0.2"
+    python -m pulse_async.testing --webhook http://127.0.0.1:9000/webhooks
+
+Each ``--webhook URL`` registers an endpoint and prints its ``whsec_`` secret (a
+local test secret: give it to your receiver).
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ def _fault(text: str) -> str:
         parse_fault_spec(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _webhook_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError("must be an http:// or https:// URL")
     return text
 
 
@@ -95,6 +105,15 @@ def build_parser(prog: str = "python -m pulse_async.testing") -> argparse.Argume
         metavar="DOMAIN",
         help="verify an email sending domain (example.com and pulse.test are)",
     )
+    parser.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        type=_webhook_url,
+        metavar="URL",
+        help="send signed webhook events of every message status change to URL "
+        "(prints its secret). May be repeated.",
+    )
     return parser
 
 
@@ -130,6 +149,9 @@ async def serve(args: argparse.Namespace) -> None:
         )
         if server.faults:
             print(f"  faults:      {len(server.faults.rules)} rule(s), seed {server.faults.seed}")
+        for url in args.webhook:
+            secret = server.add_webhook(url)
+            print(f"  webhook:     {url}  secret {secret}")
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
     print("Stopped.", flush=True)
