@@ -388,6 +388,39 @@ async def test_a_booking_cut_off_by_max_wait_goes_to_the_next_caller(
         await b.aclose()
 
 
+async def test_a_pause_voids_a_booked_slot_that_falls_within_it(
+    redis_server: RedisServer,
+) -> None:
+    """A caller waiting for its booked slot when a 429's pause comes in does not go within
+    the pause: it books again, after it (the old main let it go at the booked slot)."""
+    name = unique("void")
+    waits: list[float] = []
+    release = asyncio.Event()
+
+    async def first_waits(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:
+            await release.wait()
+        await asyncio.sleep(0)
+
+    a = RedisRateLimiter(redis_server.url, name=name, per_minute=SLOW, sleep=Recorder())
+    b = RedisRateLimiter(redis_server.url, name=name, per_minute=SLOW, sleep=first_waits)
+    try:
+        await a.acquire(100)
+        waiting = asyncio.create_task(b.acquire(100))
+        while not waits:
+            await asyncio.sleep(0.001)
+        await b.pause(30)
+        release.set()  # its slot's time has come (the sleep is faked): within the pause
+        await waiting
+        assert waits[0] == pytest.approx(INTERVAL, abs=0.5)
+        assert len(waits) == 2
+        assert 29.5 <= waits[1] <= 31.5  # booked again, after the pause
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
 class HungRedis:
     """A TCP server that accepts connections and never answers (a Redis that hangs)."""
 
