@@ -5,8 +5,12 @@ worker processes spend it. Each process gives its client a
 :class:`RedisRateLimiter` with the same Redis and ``name``; they then book
 slots in one GCRA bucket that Redis keeps and updates atomically (a Lua
 script, :mod:`pulse_async._core._redis_gcra`), on Redis's clock, first come,
-first served. A 429's ``Retry-After`` is shared the same way: the process
-that is told to wait pushes the shared bucket back, and every process waits.
+first served. Within a process, callers queue (the queue of
+:class:`~pulse_async.LocalRateLimiter`) and only the first in line books a
+slot in Redis, for itself: a slot booked for a caller that then gives up passes
+to the next caller in line, so callers who give up cost the quota nothing. A
+429's ``Retry-After`` is shared the same way: the process that is told to wait
+pushes the shared bucket back, and every process waits.
 
 If Redis cannot be reached (refused, reset, timed out after ``socket_timeout``)
 the limiter does not fail the call and does not stop limiting: it falls back

@@ -13,8 +13,8 @@ after that they are spaced ``interval`` apart (``60 / per_minute``, slowed by
 - :meth:`GCRABucket.release_us` — give back a booked slot that was not used,
   when nobody has booked after it (then the state is as if it was never booked).
   The in-process limiter never needs it (it books only when a caller goes); the
-  Redis limiter books ahead, across processes, and gives back what a cancelled
-  caller leaves.
+  Redis limiter books one slot ahead per process (for the first caller in line) and
+  gives it back when that caller leaves and nobody in the process is queued to take it.
 
 :mod:`pulse_async._core._redis_gcra` holds the same three operations as Lua
 for Redis, line for line; ``tests/redis/test_gcra_contract.py`` runs one test
