@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.installed-cli
 BENCH_STAMP := $(VENV)/.installed-bench
 COVERAGE_FLOOR := 95
 
-.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server
+.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server chromium
 
 help:
 	@echo "make demo   - run the SDK's main job against an embedded local Pulse server"
@@ -43,11 +43,26 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-# The Redis tests run a real redis-server (a fresh CI machine has none; we run as root there).
-redis-server:
-	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+# Programs the tests run for real: installed with apt when missing and we are root (CI);
+# otherwise one line says what to install. $(1): the command, $(2): the Debian package.
+define need
+	@command -v $(1) >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); } \
+	  >/dev/null 2>&1; } || { echo "make: the tests need $(1): install it (e.g. sudo apt-get \
+	install $(2)) and run make again" >&2; exit 1; }
+endef
 
-unit: $(STAMP) redis-server
+# The Redis tests run a real redis-server.
+redis-server:
+	$(call need,redis-server,redis-server)
+
+# The inbox's browser tests drive the system Chromium through Playwright (no browser download).
+chromium:
+	@if [ -n "$$PULSE_CHROMIUM" ]; then test -x "$$PULSE_CHROMIUM" || { echo "make: \
+	PULSE_CHROMIUM=$$PULSE_CHROMIUM is not an executable" >&2; exit 1; }; else :; fi
+	$(if $(PULSE_CHROMIUM),,$(call need,chromium,chromium))
+
+unit: $(STAMP) redis-server chromium
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet

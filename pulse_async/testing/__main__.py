@@ -118,6 +118,7 @@ async def serve(args: argparse.Namespace) -> None:
         print(f"  admin key:   {server.admin_key}")
         print(f"  editor key:  {server.editor_key}")
         print(f"  viewer key:  {server.viewer_key}")
+        print(f"  inbox:       {server.url}/  (the web inbox: every message, live)")
         if server.faults:
             print(f"  faults:      {len(server.faults.rules)} rule(s), seed {server.faults.seed}")
         print("Press Ctrl-C to stop.", flush=True)

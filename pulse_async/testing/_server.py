@@ -34,6 +34,7 @@ from aiohttp import web
 from pulse_async.errors import ValidationError
 from pulse_async.testing._clock import Clock
 from pulse_async.testing._faults import POST_KINDS, PRE_KINDS, FaultRule, Faults
+from pulse_async.testing._inbox_model import Envelopes
 from pulse_async.testing._state import (
     ApiFailure,
     Call,
@@ -52,6 +53,7 @@ _Endpoint = Callable[..., tuple[int, Any]]
 
 _ABORTED: Final = web.RequestKey("pulse_async.testing.aborted", bool)
 _ABORT_WAIT: Final = 5.0
+_SENDS: Final = frozenset({"POST /v2/messages", "POST /v1/messages"})
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _HTML: Final = (
     "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} "
@@ -153,6 +155,7 @@ class PulseServer:
         )
         self.faults = Faults(seed)
         self.stats = Stats()
+        self.envelopes = Envelopes()  # what each accepted send's request said, for the inbox
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -383,6 +386,9 @@ class PulseServer:
         from pulse_async.testing._admin import add_admin_routes
 
         add_admin_routes(app, self)
+        from pulse_async.testing._inbox import add_inbox_routes
+
+        add_inbox_routes(app, self, self.envelopes)
         app.router.add_route("*", "/{tail:.*}", self._make_fallback(paths))
         return app
 
@@ -427,6 +433,7 @@ class PulseServer:
         is_post, has_id, has_body = route.method == "POST", route.has_id, route.has_body
         idempotency = state.idempotency
         clock = state.clock
+        capture = self.envelopes.record if name in _SENDS else None
 
         def process(
             request: web.Request,
@@ -445,6 +452,8 @@ class PulseServer:
                     )
                 else:
                     status, data = endpoint(call, body if has_body else request.query)
+                if capture is not None and status == 202:
+                    capture(call, body, data)
                 return status, (b"" if status == 204 else _encode(data).encode())
             except ValidationError as exc:
                 failure = ApiFailure(400, "validation_failed", exc.message, exc.field)
