@@ -5,14 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-cli
 BENCH_STAMP := $(VENV)/.installed-bench
+DOCS_STAMP := $(VENV)/.installed-docs
 COVERAGE_FLOOR := 95
 
-.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server chromium
+.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server chromium docs test-matrix
 
 help:
 	@echo "make demo   - run the SDK's main job against an embedded local Pulse server"
 	@echo "make test   - lint, type-check, layer contracts, tests with coverage, benchmark smoke"
 	@echo "make bench  - the full benchmark suite (writes benchmarks/RESULTS.md)"
+	@echo "make docs   - build the documentation site into site/ (mkdocs --strict)"
+	@echo "make test-matrix - the test suite (no coverage) on every Python 3.11+ found here"
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +27,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[cli]'
+	touch $@
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
@@ -68,10 +75,14 @@ unit: $(STAMP) redis-server chromium
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report --include='pulse_async/*' --fail-under=$(COVERAGE_FLOOR)
 
-test: lint typecheck imports unit
+# The documentation site (mkdocs-material, API reference by mkdocstrings): warnings fail.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck imports unit docs
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache
+	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache site test-artifacts .venv-*
