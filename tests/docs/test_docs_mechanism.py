@@ -39,7 +39,8 @@ def test_a_failing_block_fails_with_its_line_in_the_page(tmp_path: Path) -> None
     with pytest.raises(NameError) as caught:
         _run(tmp_path, "one\n\ntwo\n\n```python\nx = 1\nmissing_name\n```\n")
     frames = [f for f in caught.traceback if str(f.path).endswith("page.md")]
-    assert frames and frames[-1].lineno + 1 == 7
+    assert frames
+    assert frames[-1].lineno + 1 == 7  # pytest counts from 0
 
 
 def test_the_marker_must_sit_right_before_the_fence(tmp_path: Path) -> None:
