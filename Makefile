@@ -41,7 +41,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/pulse demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check pulse_async pulse_sync tests benchmarks examples
+	$(BIN)/ruff check pulse_async pulse_sync tests benchmarks examples tools
 	$(BIN)/ruff format --check pulse_async pulse_sync
 
 typecheck: $(STAMP)
@@ -80,6 +80,11 @@ docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: lint typecheck imports unit docs
+
+# The suite without coverage on every Python 3.11+ found on this machine (pyenv's, the
+# system's, uv's...), one virtualenv each under .venv-matrix/. MATRIX=3.12,3.13 narrows it.
+test-matrix: redis-server chromium
+	$(PY) tools/test_matrix.py
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks
