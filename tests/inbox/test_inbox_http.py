@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from types import SimpleNamespace
 from typing import Any
@@ -347,3 +348,76 @@ def test_markdown_renders_what_messages_use() -> None:
     assert "<pre><code>&lt;b&gt;</code></pre>" in out
     assert 'href="https://d.example/?a=1&amp;b=2"' in out
     assert 'href="https://x.example"' in out
+
+
+async def test_cancelled_scheduled_and_many_messages(
+    live_server: PulseServer, http: aiohttp.ClientSession
+) -> None:
+    async with AsyncPulsewave(live_server.admin_key, base_url=live_server.v1_url) as pw:
+        sms = await pw.messages.create(channel="sms", to="+14155550123", from_="P", text="t")
+        await pw.messages.cancel(sms.id)
+    async with http.get(f"{live_server.url}/_inbox/messages/{sms.id}") as response:
+        page = await response.text()
+    assert re.findall(r'data-status="(\w+)"', page) == ["queued", "cancelled"]
+    send_at = live_server.clock.now() + timedelta(hours=1)
+    async with AsyncPulse(live_server.admin_key, base_url=live_server.v2_url) as pulse:
+        later = await pulse.messages.send(
+            to=["a@example.com"], subject="s", body="b", send_at=send_at
+        )
+        outcomes = await pulse.messages.send_many(
+            ({"to": ["a@example.com"], "subject": f"n{i}", "body": "b"} for i in range(205)),
+            concurrency=16,
+        )
+    assert all(not isinstance(o, Exception) for o in outcomes)
+    async with http.get(f"{live_server.url}/_inbox/messages/{later.message_id}") as response:
+        assert "Send at" in await response.text()
+    async with http.get(live_server.url + "/_inbox") as response:
+        listing = await response.text()
+    assert "207 messages" in listing
+    assert listing.count('<article class="message"') == 200  # the newest 200
+    async with http.get(live_server.url + "/_inbox?q=n1") as response:
+        assert "showing the newest" not in await response.text()
+    async with http.get(live_server.url + "/_inbox/ledger") as response:
+        ledger = await response.text()
+    assert f'href="/_inbox/messages/{sms.id}"' in ledger
+    async with http.get(live_server.url + "/_inbox/static/nope.js") as response:
+        assert response.status == 404
+
+
+async def test_controls_refuse_bad_bodies_and_freeze_the_clock(
+    live_server: PulseServer, http: aiohttp.ClientSession
+) -> None:
+    token = await _token(http, live_server)
+    headers = {
+        "Authorization": f"Bearer {live_server.admin_key}",
+        "X-Pulse-Inbox-Token": token,
+        "Content-Type": "application/json",
+    }
+    url = live_server.url + "/_inbox/api/clock"
+    for body in (b"{", b"[1]", b'{"frozen": "maybe"}', b"{}"):
+        async with http.post(url, data=body, headers=headers) as response:
+            assert response.status == 400, body
+    live_server.clock.resume()
+    async with http.post(url, data=b'{"frozen": true}', headers=headers) as response:
+        assert (await response.json())["frozen"] is True
+    assert live_server.clock.frozen
+
+
+async def test_deliveries_of_any_record_shape(
+    live_server: PulseServer, http: aiohttp.ClientSession
+) -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    live_server.webhooks = SimpleNamespace(  # type: ignore[attr-defined]
+        deliveries=[
+            {"event": "message.sent", "at": when, "headers": {"webhook-id": "evt_1"}},
+            SimpleNamespace(event="message.failed", attempt=1, _private="x", api_key="pw_x"),
+        ]
+    )
+    async with http.get(live_server.url + "/_inbox/webhooks") as response:
+        page = await response.text()
+    assert "message.sent" in page
+    assert "message.failed" in page
+    assert "2026-01-02 03:04:05.000" in page
+    assert "evt_1" in page
+    assert "_private" not in page
+    assert "pw_x" not in page

@@ -1,4 +1,4 @@
-"""Fixtures of the inbox tests: one real Chromium for the package, a server per test.
+"""Fixtures of the inbox's browser tests: one real Chromium, a server per test.
 
 The browser is Debian's ``chromium`` (``/usr/bin/chromium``, or ``$PULSE_CHROMIUM``),
 driven by Playwright through ``executable_path``: Playwright's own browser
@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from pulse_async.testing import PulseServer, ServerThread
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "inbox"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "inbox"
 
 
 def chromium_path() -> str:
@@ -36,16 +36,16 @@ def chromium_path() -> str:
     return wanted
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
-    """Playwright's driver, started once for the package."""
+    """x"""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for every test of the package (a fresh context per test)."""
+    """One headless Chromium for every browser test (a fresh context per test)."""
     instance = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
     try:
         yield instance

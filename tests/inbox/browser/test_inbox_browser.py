@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from pulse_sync import Pulse, Pulsewave, ServerError
 
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "inbox.png"
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "images" / "inbox.png"
 
 
 def _send_some(inbox: InboxPage) -> tuple[str, str, str]:
