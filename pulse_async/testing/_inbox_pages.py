@@ -449,7 +449,9 @@ def webhooks_page(ctx: PageContext, deliveries: Sequence[Mapping[str, Any]] | No
             if key not in columns:
                 columns.append(key)
 
-    def cell(value: Any) -> str:
+    def cell(column: str, value: Any) -> str:
+        if column == "message_id" and isinstance(value, str) and value:
+            return f'<a href="/_inbox/messages/{quote(value)}"><code>{h(value)}</code></a>'
         if isinstance(value, Mapping | list | tuple):
             return (
                 f"<details><summary>{len(value)} item(s)</summary>"
@@ -459,7 +461,7 @@ def webhooks_page(ctx: PageContext, deliveries: Sequence[Mapping[str, Any]] | No
             return _time(value.timestamp(), date=True)
         return h(value)
 
-    rows = [tuple(cell(d.get(c)) for c in columns) for d in reversed(deliveries)]
+    rows = [tuple(cell(c, d.get(c)) for c in columns) for d in reversed(deliveries)]
     table = _table("Webhook deliveries, newest first", columns, rows, "No delivery attempted yet.")
     return _layout(
         ctx,

@@ -409,7 +409,12 @@ async def test_deliveries_of_any_record_shape(
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     live_server.webhooks = SimpleNamespace(  # type: ignore[attr-defined]
         deliveries=[
-            {"event": "message.sent", "at": when, "headers": {"webhook-id": "evt_1"}},
+            {
+                "event": "message.sent",
+                "message_id": "msg_1",
+                "at": when,
+                "headers": {"webhook-id": "evt_1"},
+            },
             SimpleNamespace(event="message.failed", attempt=1, _private="x", api_key="pw_x"),
         ]
     )
@@ -419,5 +424,6 @@ async def test_deliveries_of_any_record_shape(
     assert "message.failed" in page
     assert "2026-01-02 03:04:05.000" in page
     assert "evt_1" in page
+    assert 'href="/_inbox/messages/msg_1"' in page
     assert "_private" not in page
     assert "pw_x" not in page
