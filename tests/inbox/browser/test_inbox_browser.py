@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from inbox_helpers import ForeignSite, InboxPage
 from playwright.sync_api import expect
 
@@ -337,3 +338,25 @@ def test_users_threads_ledger_and_webhooks_pages(inbox: InboxPage) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Webhook deliveries")
     inbox.screenshot("webhooks")
     assert inbox.foreign_requests() == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_passes_axe(inbox: InboxPage, scheme: str) -> None:
+    """axe-core's WCAG rules (labels, contrast, landmarks, ARIA, headings) find nothing."""
+    v2_id, email_id, sms_id = _send_some(inbox)
+    inbox.page.emulate_media(color_scheme=scheme)
+    axe = Axe()
+    for path in (
+        "/",
+        f"/_inbox/messages/{v2_id}",
+        f"/_inbox/messages/{email_id}",
+        f"/_inbox/messages/{sms_id}",
+        "/_inbox/users",
+        "/_inbox/ledger",
+        "/_inbox/webhooks",
+        "/_inbox/controls",
+        "/_inbox/messages/msg_unknown",
+    ):
+        inbox.open(path)
+        violations = axe.run(inbox.page).response["violations"]
+        assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations] == [], path
