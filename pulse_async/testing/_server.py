@@ -122,6 +122,10 @@ class PulseServer:
       step: with the default 0.25 a message is final 0.75 s after it is due.
     - ``verified_domains``: email sending domains verified from the start.
 
+    Its root URL (and ``/_inbox``) serves a web inbox: every message, live,
+    with controls for faults, the clock and keys (see
+    :mod:`pulse_async.testing._inbox`).
+
     Attributes: ``url``, ``v2_url``, ``v1_url`` (after start), ``admin_key``,
     ``editor_key``, ``viewer_key`` (from construction), ``clock``, ``faults``
     (:class:`~pulse_async.testing.Faults`), ``ledger``
@@ -155,7 +159,7 @@ class PulseServer:
         )
         self.faults = Faults(seed)
         self.stats = Stats()
-        self.envelopes = Envelopes()  # what each accepted send's request said, for the inbox
+        self._envelopes = Envelopes()  # what each accepted send's request said, for the inbox
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -388,7 +392,7 @@ class PulseServer:
         add_admin_routes(app, self)
         from pulse_async.testing._inbox import add_inbox_routes
 
-        add_inbox_routes(app, self, self.envelopes)
+        add_inbox_routes(app, self, self._envelopes)
         app.router.add_route("*", "/{tail:.*}", self._make_fallback(paths))
         return app
 
@@ -433,7 +437,7 @@ class PulseServer:
         is_post, has_id, has_body = route.method == "POST", route.has_id, route.has_body
         idempotency = state.idempotency
         clock = state.clock
-        capture = self.envelopes.record if name in _SENDS else None
+        capture = self._envelopes.record if name in _SENDS else None
 
         def process(
             request: web.Request,

@@ -204,7 +204,7 @@ async def test_the_envelope_of_each_send_is_recorded_once(
             idempotency_key="k-1",
         )
     assert again.message_id == receipt.message_id  # a replay: no second message
-    envelope = live_server.envelopes.get(receipt.message_id)
+    envelope = live_server._envelopes.get(receipt.message_id)
     assert envelope is not None
     assert envelope.sender == "editor@example.com"
     assert envelope.to == ("ada@example.com", "admin@example.com")
