@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 from inbox_helpers import ForeignSite, InboxPage
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright, expect, sync_playwright
 
 from pulse_async.testing import PulseServer, ServerThread
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "inbox"
+
+# How long an expectation may wait for the page (it polls the server every second): a guard
+# for a loaded machine, never a performance threshold.
+expect.set_options(timeout=20_000)
 
 
 def chromium_path() -> str:
@@ -78,6 +82,7 @@ def inbox(browser: Browser, server: ServerThread) -> Iterator[InboxPage]:
     """A fresh browser context and page on ``server``'s inbox, recording its requests."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
     page = context.new_page()
     handle = InboxPage(page, server, ARTIFACTS)
     try:
