@@ -1,4 +1,4 @@
-# pulse-sdk: every target creates .venv and installs what it needs itself.
+# pulse-sdk (distribution pulse-messaging): every target creates .venv and installs what it needs itself.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +8,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 DOCS_STAMP := $(VENV)/.installed-docs
 COVERAGE_FLOOR := 95
 
-.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server chromium docs test-matrix
+.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server check-name chromium docs test-matrix
 
 help:
 	@echo "make demo   - run the SDK's main job against an embedded local Pulse server"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench  - the full benchmark suite (writes benchmarks/RESULTS.md)"
 	@echo "make docs   - build the documentation site into site/ (mkdocs --strict)"
 	@echo "make test-matrix - the test suite (no coverage) on every Python 3.11+ found here"
+	@echo "make check-name - before a release: is our name on PyPI still free, or ours?"
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -88,6 +89,11 @@ test-matrix: redis-server chromium
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks
+
+# Before a release: `pulse-sdk` on PyPI turned out to be another vendor's library. This asks the
+# index whether our name (pyproject's [project] name) is free, or published by us.
+check-name: | $(BIN)/python
+	$(BIN)/python tools/check_name.py
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache site test-artifacts .venv-*

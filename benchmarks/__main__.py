@@ -28,7 +28,7 @@ from benchmarks._harness import ROOT, SERVER_BOUND, Pinning
 from benchmarks._suite import WEIGHTS, WORKLOADS, Config, Context, Row
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-LIBRARIES = ("pulse-sdk", "aiohttp", "httpx", "requests", "stripe", "openai", "uvloop")
+LIBRARIES = ("pulse-messaging", "aiohttp", "httpx", "requests", "stripe", "openai", "uvloop")
 
 
 def _cpu_model() -> str:

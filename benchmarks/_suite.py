@@ -600,6 +600,8 @@ OTHER_SCRIPTS = {
     "sync_overhead": (),
     "server_throughput": (),
     "quota_sharing": ("--duration", "10"),  # 6 runs that wait out a rate limit
+    # overload (issue 13): send_many at a rate limit, 3 × 10,000 items, ~3 min
+    "overload": (),
 }
 
 

@@ -25,6 +25,7 @@ from pulse_async.errors import (
     APIError,
     APITimeoutError,
     AuthenticationError,
+    ClientMisuseError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
@@ -32,6 +33,7 @@ from pulse_async.errors import (
     RateLimitError,
     ServerError,
     ValidationError,
+    WebhookVerificationError,
 )
 from pulse_async.models import (
     FINAL_STATUSES,
@@ -48,11 +50,20 @@ from pulse_async.models import (
 
 if TYPE_CHECKING:
     from pulse_async._batch import Batch
-    from pulse_async._client import AsyncPulse, AsyncPulsewave, ClientStats, RetryEvent
+    from pulse_async._client import (
+        AsyncClient,
+        AsyncPulse,
+        AsyncPulsewave,
+        ClientStats,
+        RetryEvent,
+    )
     from pulse_async._core._options import ClientOptions, Timeout
     from pulse_async._limiter import LocalRateLimiter, RateLimiter
     from pulse_async._pager import AsyncPageIterator, AsyncPager
     from pulse_async._redis_limiter import RedisRateLimiter
+    from pulse_async._response import APIResponse, RateLimitInfo
+    from pulse_async._transport import ConnectorFactory
+    from pulse_async.resources._raw import AsyncRawPageIterator, AsyncRawPager
     from pulse_async.resources.messages import SendParams
     from pulse_async.resources.pulsewave import CreateParams
 
@@ -60,17 +71,23 @@ __all__ = [
     "FINAL_STATUSES",
     "APIConnectionError",
     "APIError",
+    "APIResponse",
     "APITimeoutError",
+    "AsyncClient",
     "AsyncPageIterator",
     "AsyncPager",
     "AsyncPulse",
     "AsyncPulsewave",
+    "AsyncRawPageIterator",
+    "AsyncRawPager",
     "AuthenticationError",
     "Batch",
     "Channel",
+    "ClientMisuseError",
     "ClientOptions",
     "ClientStats",
     "ConflictError",
+    "ConnectorFactory",
     "CreateParams",
     "LocalRateLimiter",
     "Message",
@@ -81,6 +98,7 @@ __all__ = [
     "PermissionDeniedError",
     "PulseError",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
     "RedisRateLimiter",
     "RetryEvent",
@@ -92,19 +110,26 @@ __all__ = [
     "User",
     "UserStatus",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
 ]
 
 _LAZY: dict[str, str] = {
+    "APIResponse": "pulse_async._response",
+    "AsyncClient": "pulse_async._client",
     "AsyncPageIterator": "pulse_async._pager",
     "AsyncPager": "pulse_async._pager",
     "AsyncPulse": "pulse_async._client",
     "AsyncPulsewave": "pulse_async._client",
+    "AsyncRawPageIterator": "pulse_async.resources._raw",
+    "AsyncRawPager": "pulse_async.resources._raw",
     "Batch": "pulse_async._batch",
     "ClientOptions": "pulse_async._core._options",
     "ClientStats": "pulse_async._client",
+    "ConnectorFactory": "pulse_async._transport",
     "CreateParams": "pulse_async.resources.pulsewave",
     "LocalRateLimiter": "pulse_async._limiter",
+    "RateLimitInfo": "pulse_async._response",
     "RateLimiter": "pulse_async._limiter",
     "RedisRateLimiter": "pulse_async._redis_limiter",
     "RetryEvent": "pulse_async._client",

@@ -2,7 +2,7 @@
 
 Life of a call
 --------------
-:meth:`_Client._run` follows these steps in this order:
+:meth:`AsyncClient._run` follows these steps in this order:
 
 1. **Build.** A resource method validates its arguments and builds a
    :class:`~pulse_async._core._http.Request`; a POST gets its Idempotency-Key
@@ -46,7 +46,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
+from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar, cast
 
 import attrs
 
@@ -57,7 +57,9 @@ from pulse_async._core._options import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     PULSE_BASE_URL,
+    PULSE_KEY_VARIABLES,
     PULSEWAVE_BASE_URL,
+    PULSEWAVE_KEY_VARIABLES,
     ClientOptions,
     Timeout,
     check_max_retries,
@@ -72,8 +74,11 @@ from pulse_async._core._retry import (
     retry_delay,
 )
 from pulse_async._core._retry_after import parse_rate_limit_headers
+from pulse_async._instrument import CallWatch
+from pulse_async._instrument import watch as watch_call
 from pulse_async._limiter import RateLimiter, make_limiter
-from pulse_async._transport import RawResponse, Transport
+from pulse_async._response import APIResponse
+from pulse_async._transport import ConnectorFactory, RawResponse, Transport
 from pulse_async.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -83,8 +88,9 @@ from pulse_async.errors import (
     ServerError,
 )
 from pulse_async.resources import AsyncMessages, AsyncPulsewaveMessages, AsyncThreads, AsyncUsers
+from pulse_async.resources._raw import AsyncPulsewaveWithRawResponse, AsyncPulseWithRawResponse
 
-__all__ = ["AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent", "Sender"]
+__all__ = ["AsyncClient", "AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent", "Sender"]
 
 T = TypeVar("T")
 log = logging.getLogger("pulse_async")
@@ -189,9 +195,16 @@ class _Runtime:
         self.stats = ClientStats()
 
 
-class _Client:
+class AsyncClient:
+    """What :class:`AsyncPulse` and :class:`AsyncPulsewave` share: options, connections, calls.
+
+    Not made directly; annotate with it to accept either client. It is public so that type
+    checkers name it (not a private class) in their messages.
+    """
+
     _default_base_url: ClassVar[str]
     _env_base_url: ClassVar[tuple[str, ...]] = ("PULSE_BASE_URL",)
+    _env_api_key: ClassVar[tuple[str, ...]] = PULSE_KEY_VARIABLES
 
     def __init__(
         self,
@@ -207,6 +220,8 @@ class _Client:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         verify_ssl: bool = True,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | Literal[False] | None = None,
+        connector_factory: ConnectorFactory | None = None,
         _clock: Callable[[], float] = time.monotonic,
         _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         _rng: random.Random | None = None,
@@ -218,12 +233,15 @@ class _Client:
             base_url=base_url,
             default_base_url=self._default_base_url,
             env_base_url=self._env_base_url,
+            env_api_key=self._env_api_key,
             timeout=timeout,
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
             max_connections=max_connections,
             verify_ssl=verify_ssl,
             default_headers=default_headers,
+            proxy=proxy,
+            connector_factory=connector_factory,
         )
         self._clock = _clock
         self._sleep = _sleep
@@ -310,21 +328,57 @@ class _Client:
         self, request: Request, structure: Callable[[Any], T], *, deadline: float | None = None
     ) -> T:
         # With a structure, the call returns a model or raises: never None.
-        return cast(T, await self._run(request, structure, deadline))
+        return cast(T, await self._run(self._open(request, deadline), structure))
 
     async def _call_empty(self, request: Request) -> None:
-        await self._run(request, None, None)
+        await self._run(self._open(request, None), None)
 
-    async def _run(
-        self, request: Request, structure: Callable[[Any], T] | None, deadline: float | None
-    ) -> T | None:
-        rt = self._rt
-        timeout = self._options.timeout
-        # 2. The call's state and deadline.
+    async def _call_raw(
+        self,
+        request: Request,
+        structure: Callable[[Any], T] | None,
+        *,
+        deadline: float | None = None,
+    ) -> APIResponse[T | None]:
+        """The call of ``with_raw_response``: the model with the call's metadata."""
+        call = self._open(request, deadline)
+        result = await self._run(call, structure)
+        raw = call.raw
+        assert raw is not None  # a call that returned had an answer
+        return APIResponse(
+            status=raw.status,
+            headers=raw.headers,
+            parsed=result,
+            attempts=call.attempts,
+            elapsed=self._clock() - call.started,
+            idempotency_key=call.idempotency_key,
+        )
+
+    def _open(self, request: Request, deadline: float | None) -> _Call:
+        """2. The call's state and deadline."""
         now = self._clock()
-        call = _Call(request, now, now + timeout.total)
+        call = _Call(request, now, now + self._options.timeout.total)
         if deadline is not None and deadline < call.deadline:
             call.deadline = deadline
+        return call
+
+    async def _run(
+        self,
+        call: _Call,
+        structure: Callable[[Any], T] | None,
+        sender: Sender | CallWatch | None = None,
+    ) -> T | None:
+        rt = self._rt
+        if sender is None:
+            sender = rt.transport
+            # Tracing or DEBUG logging on: the call runs in its span, each attempt through
+            # the watcher. Off (the usual case): this one question is all it costs.
+            watch = watch_call(self._options.base_url, call.request, call, sender)
+            if watch is not None:
+                return await watch.run(self._run(call, structure, watch))
+        request = call.request
+        timeout = self._options.timeout
+        now = call.started
         while True:
             # 3. Admission: a server-requested pause, then the limiter's slot.
             if rt.limiter is not None or rt.paused_until > now:
@@ -348,7 +402,7 @@ class _Client:
             call.attempts += 1
             rt.stats.attempts += 1
             try:
-                raw = call.raw = await rt.transport.send(request, timeout=attempt_timeout)
+                raw = call.raw = await sender.send(request, timeout=attempt_timeout)
                 result = decipher(
                     raw.status,
                     raw.headers,
@@ -447,19 +501,27 @@ class _Client:
         now = self._clock()
         held = 0.0
         try:
-            if rt.paused_until > now:
-                if rt.paused_until >= call.deadline and not queued:
-                    raise APITimeoutError("the server's Retry-After runs past the call's deadline")
-                # Spread the wake-up, so the calls held back do not all fire at once.
-                wake = rt.paused_until + self._rng.random() * rt.pause_spread
-                if not queued and wake > call.deadline:
-                    wake = call.deadline
-                await self._sleep(wake - now)
-                held += wake - now
+            while True:
+                paused_until = rt.paused_until
+                if paused_until > now:
+                    if paused_until >= call.deadline and not queued:
+                        raise APITimeoutError(
+                            "the server's Retry-After runs past the call's deadline"
+                        )
+                    # Spread the wake-up, so the calls held back do not all fire at once.
+                    wake = paused_until + self._rng.random() * rt.pause_spread
+                    if not queued and wake > call.deadline:
+                        wake = call.deadline
+                    await self._sleep(wake - now)
+                    held += wake - now
+                if rt.limiter is not None:
+                    max_wait = math.inf if queued else call.deadline - self._clock()
+                    held += await rt.limiter.acquire(max_wait) or 0.0
                 now = self._clock()
-            if rt.limiter is not None:
-                max_wait = math.inf if queued else call.deadline - now
-                held += await rt.limiter.acquire(max_wait) or 0.0
+                if rt.paused_until == paused_until or rt.paused_until <= now:
+                    break
+                # A 429 came back while this call waited: its pause comes first, and the
+                # limiter (paused too) books a new slot after it.
         except PulseError as exc:
             if exc.idempotency_key is None:
                 exc.idempotency_key = call.idempotency_key
@@ -499,7 +561,7 @@ class _Client:
             await self._rt.limiter.pause(info.reset)
 
 
-class AsyncPulse(_Client):
+class AsyncPulse(AsyncClient):
     """The Pulse v2 (workspace) API: users, messages to members, threads.
 
     Example::
@@ -532,8 +594,20 @@ class AsyncPulse(_Client):
         self.messages = AsyncMessages(self)
         self.threads = AsyncThreads(self)
 
+    @property
+    def with_raw_response(self) -> AsyncPulseWithRawResponse:
+        """The same methods, each returning an :class:`~pulse_async.APIResponse`.
 
-class AsyncPulsewave(_Client):
+        The response carries the model (``.parse()``) with the request id, the
+        rate-limit state, whether it was an idempotent replay, the attempts
+        made and the time taken; list methods' ``.pages()`` yield one per page::
+
+            response = pulse.with_raw_response.messages.send(to=["usr_1"], subject="Hi", body="…")
+        """
+        return AsyncPulseWithRawResponse(self)
+
+
+class AsyncPulsewave(AsyncClient):
     """The Pulsewave v1 (delivery) API: one message on one channel.
 
     Example::
@@ -550,8 +624,19 @@ class AsyncPulsewave(_Client):
 
     _default_base_url = PULSEWAVE_BASE_URL
     _env_base_url = ("PULSEWAVE_BASE_URL", "PULSE_BASE_URL")
+    _env_api_key = PULSEWAVE_KEY_VARIABLES
 
     messages: AsyncPulsewaveMessages
 
     def _bind_resources(self) -> None:
         self.messages = AsyncPulsewaveMessages(self)
+
+    @property
+    def with_raw_response(self) -> AsyncPulsewaveWithRawResponse:
+        """The same methods, each returning an :class:`~pulse_async.APIResponse`.
+
+        The response carries the model (``.parse()``) with the request id, the
+        rate-limit state, whether it was an idempotent replay, the attempts
+        made and the time taken.
+        """
+        return AsyncPulsewaveWithRawResponse(self)

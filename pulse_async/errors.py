@@ -14,12 +14,24 @@ Every failure a call can end in is one of these; no third-party exception
     │   └── ServerError           5xx
     ├── ValidationError           400 from the server, or raised before sending
     │                             (.field; also a ValueError)
-    └── APIConnectionError        nothing usable came back (network failure, bad body)
-        └── APITimeoutError
+    ├── ClientMisuseError         the client was used where it cannot work: on a second
+    │                             event loop, or after close (also a RuntimeError; never
+    │                             retried, nothing was sent)
+    ├── APIConnectionError        nothing usable came back (network failure, bad body)
+    │   └── APITimeoutError
+    └── WebhookVerificationError  a webhook delivery that must not be trusted (.reason)
+
+Every error the server answered (an :class:`APIError`, or a server-side
+:class:`ValidationError`) carries ``.rate_limit``: the
+:class:`~pulse_async.RateLimitInfo` of its ``X-RateLimit-*`` headers, or
+``None`` when the answer had none.
 
 Every error carries ``.idempotency_key``: the key the failed call sent (or
 ``None`` for calls that send none), so the caller can re-send the same
-operation later without risking a duplicate.
+operation later without risking a duplicate. Every error also carries
+``.request_id``: the server's id for the request (``X-Request-Id`` or the
+error body's ``request_id``), or ``None`` when no response came back — so
+``log(error.request_id)`` works in any ``except PulseError``.
 
 A server-side 400 is a :class:`ValidationError` *and* carries the HTTP
 attributes (``.status``, ``.code``, ``.request_id``…); a client-side one has
@@ -33,13 +45,17 @@ field or from our own text, and ``headers`` are the *response* headers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pulse_async._core._retry_after import RateLimitInfo
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "AuthenticationError",
+    "ClientMisuseError",
     "ConflictError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -47,6 +63,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "ValidationError",
+    "WebhookVerificationError",
 ]
 
 
@@ -54,11 +71,20 @@ class PulseError(Exception):
     """Base class of every error raised by pulse-sdk."""
 
     idempotency_key: str | None = None
+    #: The server's id for the request; ``None`` when no response came back.
+    request_id: str | None = None
 
-    def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.idempotency_key = idempotency_key
+        self.request_id = request_id
 
     def __str__(self) -> str:
         return self.message
@@ -87,6 +113,8 @@ class _HTTPDetails:
     field: str | None
     request_id: str | None
     headers: Mapping[str, str]
+    #: The answer's ``X-RateLimit-*`` (limit, remaining, reset), or ``None`` without them.
+    rate_limit: RateLimitInfo | None
 
     def _set_http(
         self,
@@ -96,12 +124,14 @@ class _HTTPDetails:
         field: str | None,
         request_id: str | None,
         headers: Mapping[str, str] | None,
+        rate_limit: RateLimitInfo | None,
     ) -> None:
         self.status = status
         self.code = code
         self.field = field
         self.request_id = request_id
         self.headers = dict(headers or {})
+        self.rate_limit = rate_limit
 
     def _describe(self, message: str) -> str:
         parts = [message]
@@ -132,10 +162,16 @@ class APIError(_HTTPDetails, PulseError):
         request_id: str | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        rate_limit: RateLimitInfo | None = None,
     ) -> None:
         super().__init__(message, idempotency_key=idempotency_key)
         self._set_http(
-            status=status, code=code, field=field, request_id=request_id, headers=headers
+            status=status,
+            code=code,
+            field=field,
+            request_id=request_id,
+            headers=headers,
+            rate_limit=rate_limit,
         )
 
     def __str__(self) -> str:
@@ -172,6 +208,7 @@ class RateLimitError(APIError):
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         retry_after: float | None = None,
+        rate_limit: RateLimitInfo | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -181,6 +218,7 @@ class RateLimitError(APIError):
             request_id=request_id,
             headers=headers,
             idempotency_key=idempotency_key,
+            rate_limit=rate_limit,
         )
         self.retry_after = retry_after
 
@@ -206,16 +244,36 @@ class ValidationError(_HTTPDetails, PulseError, ValueError):
         request_id: str | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        rate_limit: RateLimitInfo | None = None,
     ) -> None:
         super().__init__(message, idempotency_key=idempotency_key)
         self._set_http(
-            status=status, code=code, field=field, request_id=request_id, headers=headers
+            status=status,
+            code=code,
+            field=field,
+            request_id=request_id,
+            headers=headers,
+            rate_limit=rate_limit,
         )
 
     def __str__(self) -> str:
         if self.status is None:
             return f"{self.field}: {self.message}" if self.field else self.message
         return self._describe(self.message)
+
+
+class ClientMisuseError(PulseError, RuntimeError):
+    """The client was used in a way that cannot work; asking again will not help.
+
+    - An ``AsyncPulse`` is bound to the event loop of its first request: using it on another
+      loop — typically a client created once and used in two ``asyncio.run()`` calls — raises
+      this. Create the client inside the coroutine that ``asyncio.run()`` runs (``async with
+      AsyncPulse() as pulse:``), one per loop; ``pulse_sync`` does this for you.
+    - A closed client raises it on every call.
+
+    Nothing was sent. It is deliberately *not* an :class:`APIConnectionError`: code that
+    retries network errors must not retry this forever.
+    """
 
 
 class APIConnectionError(PulseError):
@@ -234,8 +292,9 @@ class APIConnectionError(PulseError):
         *,
         retryable: bool = True,
         idempotency_key: str | None = None,
+        request_id: str | None = None,
     ) -> None:
-        super().__init__(message, idempotency_key=idempotency_key)
+        super().__init__(message, idempotency_key=idempotency_key, request_id=request_id)
         self.retryable = retryable
 
 
@@ -246,3 +305,20 @@ class APITimeoutError(APIConnectionError):
         self, message: str = "request timed out", *, idempotency_key: str | None = None
     ) -> None:
         super().__init__(message, idempotency_key=idempotency_key)
+
+
+class WebhookVerificationError(PulseError):
+    """A webhook delivery that must not be trusted; ``reason`` says why (a short code).
+
+    Raised by :meth:`pulse_async.webhooks.Webhook.verify`. The reasons are listed in
+    :data:`pulse_async.webhooks.REFUSAL_REASONS`; the message never quotes a secret.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "untrusted", request_id: str | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.message} (reason={self.reason})"

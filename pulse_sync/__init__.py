@@ -30,12 +30,15 @@ if TYPE_CHECKING:
         FINAL_STATUSES,
         APIConnectionError,
         APIError,
+        APIResponse,
         APITimeoutError,
         AuthenticationError,
         Channel,
+        ClientMisuseError,
         ClientOptions,
         ClientStats,
         ConflictError,
+        CreateParams,
         LocalRateLimiter,
         Message,
         MessageReceipt,
@@ -46,31 +49,39 @@ if TYPE_CHECKING:
         PulseError,
         RateLimiter,
         RateLimitError,
+        RateLimitInfo,
         RedisRateLimiter,
         RetryEvent,
         Role,
+        SendParams,
         ServerError,
         Thread,
         Timeout,
         User,
         UserStatus,
         ValidationError,
+        WebhookVerificationError,
         __version__,
     )
-    from pulse_sync._client import Pulse, Pulsewave
+    from pulse_sync._client import Client, Pulse, Pulsewave
     from pulse_sync._loop import LoopThreadError
     from pulse_sync._pager import Pager
+    from pulse_sync._raw import RawPager
 
 __all__ = [
     "FINAL_STATUSES",
     "APIConnectionError",
     "APIError",
+    "APIResponse",
     "APITimeoutError",
     "AuthenticationError",
     "Channel",
+    "Client",
+    "ClientMisuseError",
     "ClientOptions",
     "ClientStats",
     "ConflictError",
+    "CreateParams",
     "LocalRateLimiter",
     "LoopThreadError",
     "Message",
@@ -84,25 +95,31 @@ __all__ = [
     "PulseError",
     "Pulsewave",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
+    "RawPager",
     "RedisRateLimiter",
     "RetryEvent",
     "Role",
+    "SendParams",
     "ServerError",
     "Thread",
     "Timeout",
     "User",
     "UserStatus",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
 ]
 
 #: Where each name lives; every name not listed here comes from :mod:`pulse_async`.
 _HOMES: dict[str, str] = {
+    "Client": "pulse_sync._client",
     "LoopThreadError": "pulse_sync._loop",
     "Pager": "pulse_sync._pager",
     "Pulse": "pulse_sync._client",
     "Pulsewave": "pulse_sync._client",
+    "RawPager": "pulse_sync._raw",
 }
 
 
@@ -115,4 +132,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # The public names only: not this module's own imports and helpers.
+    return sorted(__all__)

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import attrs
 
 from pulse_async._core._options import ClientOptions
-from pulse_async._core._retry_after import parse_retry_after
-from pulse_async._version import __version__
+from pulse_async._core._retry_after import parse_rate_limit_headers, parse_retry_after
+from pulse_async._version import DISTRIBUTION, __version__
 from pulse_async.errors import (
     APIConnectionError,
     APIError,
@@ -41,6 +41,7 @@ __all__ = [
     "error_from_response",
     "header",
     "path",
+    "redacted",
     "sign",
     "user_agent",
 ]
@@ -54,6 +55,10 @@ class Request:
 
     ``path`` is already quoted. ``body`` is the JSON body holding only the
     fields the caller set. ``idempotency_key`` is set for every POST.
+    ``operation`` (``"messages.send"``) and ``template`` (``"/messages/{id}"``;
+    ``None`` when the path has no ids) name the call in traces and logs
+    without its ids. ``headers`` are added to this one request (a trace's
+    ``traceparent``); the signed headers always win.
     """
 
     method: str
@@ -61,6 +66,10 @@ class Request:
     query: Mapping[str, str] | None = None
     body: Mapping[str, Any] | None = None
     idempotency_key: str | None = None
+    # Descriptions of the call, not part of what is asked: left out of equality.
+    operation: str = attrs.field(default="", eq=False)
+    template: str | None = attrs.field(default=None, eq=False)
+    headers: Mapping[str, str] | None = attrs.field(default=None, eq=False)
 
 
 def path(template: str, *ids: str) -> str:
@@ -69,9 +78,9 @@ def path(template: str, *ids: str) -> str:
 
 
 def user_agent(aiohttp_version: str) -> str:
-    """``pulse-sdk/<version> python/<x.y> aiohttp/<x.y.z>``."""
+    """``pulse-messaging/<version> python/<x.y> aiohttp/<x.y.z>`` (the distribution's name)."""
     py = ".".join(platform.python_version_tuple()[:2])
-    return f"pulse-sdk/{__version__} python/{py} aiohttp/{aiohttp_version}"
+    return f"{DISTRIBUTION}/{__version__} python/{py} aiohttp/{aiohttp_version}"
 
 
 class _Credential(str):
@@ -85,6 +94,11 @@ class _Credential(str):
 
     def __repr__(self) -> str:
         return "'<redacted>'"
+
+
+def redacted(value: str) -> str:
+    """``value`` as a header value whose ``repr`` hides it (credentials: key, proxy)."""
+    return _Credential(value)
 
 
 def sign(options: ClientOptions, aiohttp_version: str) -> dict[str, str]:
@@ -203,6 +217,7 @@ def error_from_response(
         "request_id": request_id,
         "headers": _safe_headers(headers),
         "idempotency_key": idempotency_key,
+        "rate_limit": parse_rate_limit_headers(headers),
     }
     if status == 400:
         return ValidationError(message, **common)
@@ -249,6 +264,7 @@ def decipher(
             f"the {status} response body could not be read: {_describe(exc)}",
             retryable=False,
             idempotency_key=idempotency_key,
+            request_id=header(headers, "X-Request-Id") or None,
         ) from None
 
 
