@@ -12,13 +12,15 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pulse_async import AsyncPulse, AsyncPulsewave
 from pulse_async.testing import PulseServer
-from pulse_async.testing._inbox import PAGE_CSP, UNTRUSTED_HTML_CSP, host_allowed
+from pulse_async.testing._inbox import PAGE_CSP, UNTRUSTED_HTML_CSP, _deliveries, host_allowed
 from pulse_async.testing._inbox_markdown import render_markdown
+from pulse_async.testing._inbox_pages import PageContext, webhooks_page
 
 
 @pytest.fixture
@@ -228,28 +230,6 @@ async def test_the_envelope_of_each_send_is_recorded_once(
     assert receipt.message_id in listing
 
 
-@attrs.frozen
-class _Delivery:
-    event: str
-    attempt: int
-    status: int | None
-    endpoint_secret: str
-
-
-async def test_webhook_deliveries_show_when_the_server_has_them(
-    live_server: PulseServer, http: aiohttp.ClientSession
-) -> None:
-    async with http.get(live_server.url + "/_inbox/webhooks") as response:
-        assert "does not deliver webhooks" in await response.text()
-    record = _Delivery("message.delivered", 2, 503, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0")
-    live_server.webhooks = SimpleNamespace(deliveries=[record])  # type: ignore[attr-defined]
-    async with http.get(live_server.url + "/_inbox/webhooks") as response:
-        page = await response.text()
-    assert "message.delivered" in page
-    assert "<td>503</td>" in page
-    assert "whsec_" not in page  # a secret-looking field is never shown
-
-
 _ALLOWED_TAGS = {
     "p",
     "h3",
@@ -403,27 +383,79 @@ async def test_controls_refuse_bad_bodies_and_freeze_the_clock(
     assert live_server.clock.frozen
 
 
+async def test_webhook_deliveries_of_the_server_show_with_their_message(
+    live_server: PulseServer, http: aiohttp.ClientSession
+) -> None:
+    """A real delivery log: a receiver on loopback, a message, the clock moved on."""
+    received: list[str] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append(request.headers["webhook-id"])
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hooks", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with http.get(live_server.url + "/_inbox/webhooks") as response:
+            assert "No delivery attempted yet." in await response.text()
+        live_server.add_webhook(f"http://127.0.0.1:{port}/hooks")
+        async with AsyncPulsewave(live_server.admin_key, base_url=live_server.v1_url) as pw:
+            sms = await pw.messages.create(channel="sms", to="+14155550123", from_="P", text="t")
+        live_server.advance(1)
+        await live_server.webhooks.drain()
+        async with http.get(live_server.url + "/_inbox/webhooks") as response:
+            page = await response.text()
+    finally:
+        await runner.cleanup()
+    assert received
+    assert "message.delivered" in page
+    assert f'href="/_inbox/messages/{sms.id}"' in page
+    assert "<td>204</td>" in page
+    assert "whsec_" not in page
+
+
+def test_the_webhooks_page_of_a_server_without_webhooks() -> None:
+    context = PageContext(now=0.0, frozen=True, token="t")
+    assert "does not deliver webhooks" in webhooks_page(context, None)
+    assert _deliveries(SimpleNamespace()) is None  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class _Delivery:
+    event: str
+    attempt: int
+    status: int | None
+    endpoint_secret: str
+
+
 async def test_deliveries_of_any_record_shape(
     live_server: PulseServer, http: aiohttp.ClientSession
 ) -> None:
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    live_server.webhooks = SimpleNamespace(  # type: ignore[attr-defined]
-        deliveries=[
-            {
-                "event": "message.sent",
-                "message_id": "msg_1",
-                "at": when,
-                "headers": {"webhook-id": "evt_1"},
-            },
-            SimpleNamespace(event="message.failed", attempt=1, _private="x", api_key="pw_x"),
-        ]
-    )
-    async with http.get(live_server.url + "/_inbox/webhooks") as response:
-        page = await response.text()
-    assert "message.sent" in page
-    assert "message.failed" in page
+    log: list[Any] = live_server.webhooks.deliveries
+    log += [
+        _Delivery("message.bounced", 2, 503, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0"),
+        {
+            "event": "message.sent",
+            "message_id": "msg_1",
+            "at": when,
+            "headers": {"webhook-id": "evt_1"},
+        },
+        SimpleNamespace(event="message.failed", attempt=1, _private="x", api_key="pw_x"),
+    ]
+    try:
+        async with http.get(live_server.url + "/_inbox/webhooks") as response:
+            page = await response.text()
+    finally:
+        log.clear()
+    for text in ("message.bounced", "<td>503</td>", "message.sent", "message.failed", "evt_1"):
+        assert text in page
     assert "2026-01-02 03:04:05.000" in page
-    assert "evt_1" in page
     assert 'href="/_inbox/messages/msg_1"' in page
-    assert "_private" not in page
-    assert "pw_x" not in page
+    for secret in ("whsec_", "_private", "pw_x"):
+        assert secret not in page  # secret-looking and private fields are never shown
