@@ -195,7 +195,8 @@ def add_inbox_routes(app: web.Application, server: PulseServer, envelopes: Envel
         view = message_view(server, envelopes, request.match_info["id"])
         if view is None:
             return page(not_found_page(context(), "There is no message with this id."), 404)
-        return page(message_page(context(), view))
+        mine = [d for d in _deliveries(server) or () if d.get("message_id") == view.id]
+        return page(message_page(context(), view, mine))
 
     async def message_html(request: web.Request) -> web.StreamResponse:
         message = state.messages.get(request.match_info["id"])

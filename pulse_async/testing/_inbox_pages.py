@@ -255,8 +255,10 @@ The list follows the server every second.</p>""",
     )
 
 
-def message_page(ctx: PageContext, m: MessageView) -> str:
-    """One message: fields, timeline, the body in each form it has, template, raw JSON."""
+def message_page(
+    ctx: PageContext, m: MessageView, deliveries: Sequence[Mapping[str, Any]] = ()
+) -> str:
+    """One message: fields, timeline, bodies, template, its webhook deliveries, raw JSON."""
     title = m.subject or m.id
     fields = [
         ("Id", f"<code>{h(m.id)}</code>"),
@@ -319,6 +321,12 @@ def message_page(ctx: PageContext, m: MessageView) -> str:
             '<section aria-labelledby="s-template"><h2 id="s-template">Template</h2>'
             f"<p><code>{h(m.template_id)}</code></p>"
             f"<h3>Data</h3><pre>{_json(dict(m.template_data or {}))}</pre></section>"
+        )
+    if deliveries:
+        table = _deliveries_table(deliveries, "This message's webhook deliveries, newest first")
+        sections.append(
+            '<section aria-labelledby="s-hooks"><h2 id="s-hooks">Webhook deliveries</h2>'
+            f'<div id="message-deliveries" data-live>{table}</div></section>'
         )
     sections.append(
         '<section aria-labelledby="s-json"><h2 id="s-json">Raw JSON</h2>'
@@ -435,14 +443,7 @@ def ledger_page(ctx: PageContext, entries: Sequence[Mapping[str, Any]], known: s
     )
 
 
-def webhooks_page(ctx: PageContext, deliveries: Sequence[Mapping[str, Any]] | None) -> str:
-    """Webhook delivery attempts, when the server delivers webhooks."""
-    if deliveries is None:
-        content = (
-            "<h1>Webhook deliveries</h1><p class='empty'>This server does not deliver "
-            "webhooks: there is nothing to show.</p>"
-        )
-        return _layout(ctx, "webhooks", "Webhook deliveries", content)
+def _deliveries_table(deliveries: Sequence[Mapping[str, Any]], caption: str) -> str:
     columns: list[str] = []
     for d in deliveries:
         for key in d:
@@ -462,7 +463,18 @@ def webhooks_page(ctx: PageContext, deliveries: Sequence[Mapping[str, Any]] | No
         return h(value)
 
     rows = [tuple(cell(c, d.get(c)) for c in columns) for d in reversed(deliveries)]
-    table = _table("Webhook deliveries, newest first", columns, rows, "No delivery attempted yet.")
+    return _table(caption, columns, rows, "No delivery attempted yet.")
+
+
+def webhooks_page(ctx: PageContext, deliveries: Sequence[Mapping[str, Any]] | None) -> str:
+    """Webhook delivery attempts, when the server delivers webhooks."""
+    if deliveries is None:
+        content = (
+            "<h1>Webhook deliveries</h1><p class='empty'>This server does not deliver "
+            "webhooks: there is nothing to show.</p>"
+        )
+        return _layout(ctx, "webhooks", "Webhook deliveries", content)
+    table = _deliveries_table(deliveries, "Webhook deliveries, newest first")
     return _layout(
         ctx,
         "webhooks",

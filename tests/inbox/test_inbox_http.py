@@ -410,8 +410,12 @@ async def test_webhook_deliveries_of_the_server_show_with_their_message(
         await live_server.webhooks.drain()
         async with http.get(live_server.url + "/_inbox/webhooks") as response:
             page = await response.text()
+        async with http.get(f"{live_server.url}/_inbox/messages/{sms.id}") as response:
+            message_page = await response.text()
     finally:
         await runner.cleanup()
+    assert 'id="message-deliveries"' in message_page
+    assert message_page.count("message.") >= 4  # queued, sending, sent, delivered
     assert received
     assert "message.delivered" in page
     assert f'href="/_inbox/messages/{sms.id}"' in page
