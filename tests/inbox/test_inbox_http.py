@@ -463,3 +463,19 @@ async def test_deliveries_of_any_record_shape(
     assert 'href="/_inbox/messages/msg_1"' in page
     for secret in ("whsec_", "_private", "pw_x"):
         assert secret not in page  # secret-looking and private fields are never shown
+
+
+def test_markdown_block_transitions() -> None:
+    out = render_markdown(
+        "para\n> quoted\nafter\n\n- a\n  continued\n1. b\n\n    code <x>\n\n# x #\n\n***"
+    )
+    assert out.split("\n") == [
+        "<p>para</p>",
+        "<blockquote><p>quoted</p></blockquote>",
+        "<p>after</p>",
+        "<ul><li>a continued</li></ul>",
+        "<ol><li>b</li></ol>",
+        "<pre><code>code &lt;x&gt;</code></pre>",
+        "<h3>x</h3>",
+        "<hr>",
+    ]
