@@ -16,7 +16,6 @@ server that serves both APIs, like the local test server.
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import re
 import urllib.parse
@@ -26,7 +25,7 @@ from typing import Any
 import attrs
 
 from pulse_async._core._proxy import Proxy, ProxySetting, resolve_proxy
-from pulse_async._core._validation import check_header_value
+from pulse_async._core._validation import check_header_value, check_seconds
 from pulse_async.errors import ValidationError
 
 __all__ = [
@@ -57,11 +56,8 @@ _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     # Infinity is refused too: aiohttp's timers overflow on it (an OverflowError mid-call).
-    if value is not None and not (value > 0 and math.isfinite(value)):
-        raise ValidationError(
-            f"must be a positive, finite number of seconds, got {value!r}",
-            field=f"timeout.{attribute.name}",
-        )
+    if value is not None:
+        check_seconds(value, f"timeout.{attribute.name}")
 
 
 @attrs.frozen(kw_only=True)
