@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 
+from pulse_async._core._options import MAX_POLL_INTERVAL
 from pulse_async._core._retry import is_retryable
 from pulse_async._core._validation import check_path_id, check_seconds
 from pulse_async.errors import APITimeoutError, PulseError, ValidationError
 from pulse_async.models import FINAL_STATUSES, Message
 
-__all__ = ["MAX_POLL_INTERVAL", "wait_for_status"]
+__all__ = ["wait_for_status"]
 
-MAX_POLL_INTERVAL = 5.0
 BACKOFF = 1.5
 
 

@@ -29,8 +29,14 @@ from pulse_async._core._validation import check_header_value, check_seconds
 from pulse_async.errors import ValidationError
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_WAIT_TIMEOUT",
+    "MAX_CONCURRENCY",
+    "MAX_POLL_INTERVAL",
     "PULSEWAVE_BASE_URL",
     "PULSEWAVE_KEY_VARIABLES",
     "PULSE_BASE_URL",
@@ -50,6 +56,14 @@ PULSEWAVE_KEY_VARIABLES = ("PULSEWAVE_API_KEY", "PULSE_API_KEY")
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_CONNECTIONS = 100
+#: ``send_many``/``create_many``: calls in flight at once, by default, and at most.
+DEFAULT_CONCURRENCY = 16
+MAX_CONCURRENCY = 1024
+#: ``messages.wait``: how long to wait, the first poll's interval, and the longest interval
+#: the polls back off to (seconds).
+DEFAULT_WAIT_TIMEOUT = 60.0
+DEFAULT_POLL_INTERVAL = 0.5
+MAX_POLL_INTERVAL = 5.0
 #: An HTTP header name (RFC 9110 §5.1 token).
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
