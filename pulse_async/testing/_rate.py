@@ -19,7 +19,8 @@ def resolve_rate_limit(value: RateLimit) -> int | None:
     if isinstance(value, str):
         if value in PLANS:
             return PLANS[value]
-        raise ValueError(f"unknown plan {value!r}; use free, pro, unlimited or a number")
+        plans = ", ".join(PLANS)
+        raise ValueError(f"unknown plan {value!r}; use {plans}, unlimited or a number")
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"rate_limit must be a plan name, a positive integer or None: {value!r}")
     return value
