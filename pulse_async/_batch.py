@@ -45,6 +45,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from pulse_async._core._options import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from pulse_async._core._validation import check_idempotency_key, check_int_range
 from pulse_async.errors import PulseError, ValidationError
 
@@ -61,8 +62,6 @@ ProgressCallback = Callable[[int, int | None, int], object]
 #: and pauses, and its deadline starts when it is let through (see the module docstring).
 QUEUED: contextvars.ContextVar[bool] = contextvars.ContextVar("pulse_batch_item", default=False)
 
-DEFAULT_CONCURRENCY = 16
-MAX_CONCURRENCY = 1024
 #: Outcomes a batch may hold (finished, not yet yielded) per unit of concurrency.
 BUFFER_PER_SLOT = 16
 MIN_BUFFER = 256

@@ -67,10 +67,9 @@ from pulse_async._core._options import (
 )
 from pulse_async._core._retry import (
     DEFAULT_MAX_RETRY_AFTER,
-    RETRY_AFTER_JITTER,
-    RETRY_AFTER_SPREAD,
     RetryBudget,
     is_retryable,
+    retry_after_spread,
     retry_delay,
 )
 from pulse_async._core._retry_after import parse_rate_limit_headers
@@ -547,7 +546,7 @@ class AsyncClient:
         until = self._clock() + wait
         if until > rt.paused_until:
             rt.paused_until = until
-            rt.pause_spread = wait * RETRY_AFTER_JITTER + RETRY_AFTER_SPREAD
+            rt.pause_spread = retry_after_spread(wait)
         if rt.limiter is not None:
             await rt.limiter.pause(wait)
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 
+from pulse_async._core._options import MAX_POLL_INTERVAL
 from pulse_async._core._retry import is_retryable
-from pulse_async._core._validation import check_path_id
+from pulse_async._core._validation import check_path_id, check_seconds
 from pulse_async.errors import APITimeoutError, PulseError, ValidationError
 from pulse_async.models import FINAL_STATUSES, Message
 
-__all__ = ["MAX_POLL_INTERVAL", "wait_for_status"]
+__all__ = ["wait_for_status"]
 
-MAX_POLL_INTERVAL = 5.0
 BACKOFF = 1.5
 
 
@@ -46,10 +46,8 @@ async def wait_for_status(
     targets = FINAL_STATUSES if until is None else frozenset(until)
     if not targets:
         raise ValidationError("must name at least one status", field="until")
-    if not timeout > 0:
-        raise ValidationError("must be a positive number of seconds", field="timeout")
-    if not poll_interval > 0:
-        raise ValidationError("must be a positive number of seconds", field="poll_interval")
+    check_seconds(timeout, "timeout")
+    check_seconds(poll_interval, "poll_interval")
     deadline = clock() + timeout
     interval = poll_interval
     last: str | None = None

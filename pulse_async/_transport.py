@@ -146,6 +146,9 @@ class Transport:
             # aiohttp silently resends a GET, PUT or DELETE once when the connection drops:
             # an attempt our call path would not count, budget, trace or know had reached
             # the server (a DELETE resent after a commit then reads 404). Resends are ours.
+            # A private attribute, set only on sessions we make. Should aiohttp
+            # rename it, test_every_request_the_server_sees_is_an_attempt_the_client_counts
+            # (tests/resilience/test_overload.py) fails rather than this going silent.
             session._retry_connection = False
         elif self._loop is not asyncio.get_running_loop():
             raise ClientMisuseError(

@@ -87,3 +87,8 @@ def __getattr__(name: str) -> Any:
         globals()[name] = RedisStore
         return RedisStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The public names only, loaded or not: not this module's own imports and helpers.
+    return sorted(__all__)

@@ -87,6 +87,22 @@ def test_dir_lists_every_public_name(module: object) -> None:
     assert set(module.__all__) <= set(dir(module))  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pulse_async",
+        "pulse_async.webhooks",
+        "pulse_async.testing",
+        "pulse_sync",
+        "pulse_sync.webhooks",
+    ],
+)
+def test_dir_lists_the_public_names_only(name: str) -> None:
+    """STYLE rule 1: ``dir()`` of a package shows its ``__all__``, not its imports and helpers."""
+    module = importlib.import_module(name)
+    assert dir(module) == sorted(module.__all__)
+
+
 @pytest.mark.parametrize("module", [pulse_async, pulse_sync], ids=lambda m: m.__name__)
 def test_an_unknown_name_is_an_attribute_error(module: object) -> None:
     assert not hasattr(module, "NoSuchName")

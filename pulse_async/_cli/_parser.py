@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from typing import Any, NoReturn, get_args
 
+from pulse_async._core._options import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    MAX_CONCURRENCY,
+)
 from pulse_async._core._ratelimit import PLANS
 from pulse_async._version import DISTRIBUTION, __version__
 from pulse_async.models._enums import ChannelName, MessageStatusName, RoleName, UserStatusName
@@ -83,8 +89,8 @@ def _positive_int(text: str) -> int:
 
 def _concurrency(text: str) -> int:
     value = _positive_int(text)
-    if value > 1024:
-        raise argparse.ArgumentTypeError(f"must be at most 1024, got {value}")
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CONCURRENCY}, got {value}")
     return value
 
 
@@ -103,8 +109,8 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds over 0, got {text}")
     return value
 
 
@@ -195,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=_concurrency,
         default=64,
-        help="sends in flight at once, 1-1024 (default 64)",
+        help=f"sends in flight at once, 1-{MAX_CONCURRENCY} (default 64)",
     )
     demo.add_argument(
         "--rate-limit",
@@ -292,7 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m_send.add_argument("--idempotency-key", metavar="KEY", help="re-send safely with this key")
     m_send.add_argument("--wait", action="store_true", help="wait for a final status")
-    m_send.add_argument("--timeout", type=_seconds, default=60.0, help="for --wait (default 60)")
+    m_send.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_WAIT_TIMEOUT,
+        help=f"for --wait (default {DEFAULT_WAIT_TIMEOUT:g})",
+    )
     m_send.set_defaults(handler="messages_send")
 
     m_get = leaf(messages_cmd, "get", "a message and its delivery status")
@@ -370,9 +381,17 @@ def _add_wait(parser: argparse.ArgumentParser) -> None:
         help=f"stop at this status too (repeatable; default: any final status): "
         f"{_one_of(MessageStatusName)}",
     )
-    parser.add_argument("--timeout", type=_seconds, default=60.0, help="seconds (default 60)")
     parser.add_argument(
-        "--poll-interval", type=_seconds, default=0.5, help="first poll interval (0.5)"
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_WAIT_TIMEOUT,
+        help=f"seconds (default {DEFAULT_WAIT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        default=DEFAULT_POLL_INTERVAL,
+        help=f"first poll interval ({DEFAULT_POLL_INTERVAL:g})",
     )
 
 

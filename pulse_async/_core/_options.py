@@ -16,7 +16,6 @@ server that serves both APIs, like the local test server.
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import re
 import urllib.parse
@@ -26,12 +25,18 @@ from typing import Any
 import attrs
 
 from pulse_async._core._proxy import Proxy, ProxySetting, resolve_proxy
-from pulse_async._core._validation import check_header_value
+from pulse_async._core._validation import check_header_value, check_seconds
 from pulse_async.errors import ValidationError
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_WAIT_TIMEOUT",
+    "MAX_CONCURRENCY",
+    "MAX_POLL_INTERVAL",
     "PULSEWAVE_BASE_URL",
     "PULSEWAVE_KEY_VARIABLES",
     "PULSE_BASE_URL",
@@ -51,17 +56,22 @@ PULSEWAVE_KEY_VARIABLES = ("PULSEWAVE_API_KEY", "PULSE_API_KEY")
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_CONNECTIONS = 100
+#: ``send_many``/``create_many``: calls in flight at once, by default, and at most.
+DEFAULT_CONCURRENCY = 16
+MAX_CONCURRENCY = 1024
+#: ``messages.wait``: how long to wait, the first poll's interval, and the longest interval
+#: the polls back off to (seconds).
+DEFAULT_WAIT_TIMEOUT = 60.0
+DEFAULT_POLL_INTERVAL = 0.5
+MAX_POLL_INTERVAL = 5.0
 #: An HTTP header name (RFC 9110 §5.1 token).
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     # Infinity is refused too: aiohttp's timers overflow on it (an OverflowError mid-call).
-    if value is not None and not (value > 0 and math.isfinite(value)):
-        raise ValidationError(
-            f"must be a positive, finite number of seconds, got {value!r}",
-            field=f"timeout.{attribute.name}",
-        )
+    if value is not None:
+        check_seconds(value, f"timeout.{attribute.name}")
 
 
 @attrs.frozen(kw_only=True)

@@ -29,6 +29,8 @@ import random
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from pulse_async._core._retry import retry_after_spread
+
 __all__ = [
     "MAX_WAIT_MICROS",
     "PLANS",
@@ -53,10 +55,6 @@ SAFETY = 0.98
 #: A bound on any wait (about 11.6 days): keeps every number an exact integer in a double.
 MAX_WAIT_MICROS = 10**12
 
-#: A pause ends up to this share of its length later, at random (at most :data:`MAX_JITTER`
-#: seconds), so that processes told to wait together do not all come back at one instant.
-PAUSE_JITTER = 0.1
-MAX_JITTER = 1.0
 
 _NEVER = -(1 << 62)
 
@@ -94,13 +92,14 @@ def interval_micros(interval: float) -> int:
 def pause_jitter(seconds: float, draw: Callable[[], float] = random.random) -> float:
     """``seconds`` plus a little at random: where a pause of ``seconds`` really ends.
 
-    Up to :data:`PAUSE_JITTER` of the pause, at most :data:`MAX_JITTER` seconds, so
-    that the processes (and clients) a server paused together come back spread out.
-    Never shorter than what the server asked for.
+    Up to :func:`~pulse_async._core._retry.retry_after_spread` (10 % of the pause,
+    at most 1 s: the same rule as the client's own pause), so that the processes
+    (and clients) a server paused together come back spread out. Never shorter
+    than what the server asked for.
     """
     if not seconds > 0:
         return 0.0
-    return seconds + min(seconds * PAUSE_JITTER, MAX_JITTER) * draw()
+    return seconds + retry_after_spread(seconds) * draw()
 
 
 class GCRABucket:

@@ -12,7 +12,9 @@ Never: other 4xx, 409 ``invalid_state``, validation errors.
 
 Waits: exponential backoff with "equal jitter" (half fixed, half random) from
 :data:`BACKOFF_BASE` up to :data:`BACKOFF_CAP`; a server's ``Retry-After`` is
-honoured instead, plus up to 10 % upward jitter so that many clients told the
+honoured instead, plus up to 10 % upward jitter (at most 1 s:
+:func:`retry_after_spread`, the one rule for every wait a server asks for — a
+retry's, the client's pause, the limiters' pause) so that many clients told the
 same time do not wake together. A ``Retry-After`` longer than the client's
 cap is not waited for: the error is raised at once with ``.retry_after``.
 
@@ -44,13 +46,14 @@ __all__ = [
     "BACKOFF_CAP",
     "BUDGET_CAPACITY",
     "DEFAULT_MAX_RETRY_AFTER",
+    "MAX_RETRY_AFTER_JITTER",
     "RETRY_AFTER_JITTER",
-    "RETRY_AFTER_SPREAD",
     "RETRY_COST",
     "RETRY_STATUSES",
     "RetryBudget",
     "backoff_delay",
     "is_retryable",
+    "retry_after_spread",
     "retry_delay",
     "server_retry_after",
 ]
@@ -58,9 +61,10 @@ __all__ = [
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 DEFAULT_MAX_RETRY_AFTER = 60.0
+#: A wait the server asked for ends up to this share of it later, at random, and at most
+#: :data:`MAX_RETRY_AFTER_JITTER` seconds later (see :func:`retry_after_spread`).
 RETRY_AFTER_JITTER = 0.1
-#: Seconds of jitter added to any server-requested wait, however short.
-RETRY_AFTER_SPREAD = 0.05
+MAX_RETRY_AFTER_JITTER = 1.0
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BUDGET_CAPACITY = 500
 RETRY_COST = 5
@@ -107,9 +111,18 @@ def retry_delay(
         return backoff_delay(attempt, rng)
     if asked > max_retry_after:
         return None
-    return float(
-        asked * (1 + rng.random() * RETRY_AFTER_JITTER) + rng.random() * RETRY_AFTER_SPREAD
-    )
+    return float(asked + rng.random() * retry_after_spread(asked))
+
+
+def retry_after_spread(seconds: float) -> float:
+    """How much later than ``seconds`` a wait the server asked for may end, at most.
+
+    Up to 10 % of it, at most 1 s: enough that the calls, clients and processes a
+    server told to wait together come back spread out, without idling for seconds
+    after a long ``Retry-After``. The one rule for every such wait: a retry's
+    delay, the client's pause and the rate limiters' pause.
+    """
+    return min(max(seconds, 0.0) * RETRY_AFTER_JITTER, MAX_RETRY_AFTER_JITTER)
 
 
 class RetryBudget:

@@ -21,6 +21,7 @@ rule. Readings of the SPEC where it is silent:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,15 @@ def check_int_range(value: Any, field: str, low: int, high: int) -> int:
 def check_limit(value: Any, high: int, field: str = "limit") -> int:
     """A page size between 1 and ``high``."""
     return check_int_range(value, field, 1, high)
+
+
+def check_seconds(value: Any, field: str) -> float:
+    """A positive, finite number of seconds (an int or a float, not a bool or a string)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(field, f"must be a positive number of seconds, got {type(value).__name__}")
+    if not 0 < value < math.inf:
+        raise _fail(field, f"must be a positive, finite number of seconds, got {value!r}")
+    return value
 
 
 def check_bool(value: Any, field: str) -> bool:

@@ -38,6 +38,7 @@ from pulse_async.errors import ValidationError, WebhookVerificationError
 from pulse_async.models import Message
 
 __all__ = [
+    "ANSWER_WINDOW",
     "DEFAULT_TOLERANCE",
     "HEADER_ID",
     "HEADER_SIGNATURE",
@@ -53,6 +54,8 @@ __all__ = [
 
 #: Seconds a ``webhook-timestamp`` may be away from the receiver's clock (SPEC §5: 5 minutes).
 DEFAULT_TOLERANCE: Final = 300
+#: Seconds a receiver has to answer ``2xx`` before the attempt counts as failed (SPEC §5).
+ANSWER_WINDOW: Final = 15
 #: Waits between a failed attempt and the next one, in seconds (SPEC §5): 8 attempts in all.
 RETRY_SCHEDULE: Final = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
 #: Seconds from an event's first attempt to its last (~27.6 h): how long a receiver must

@@ -8,8 +8,13 @@ from typing import Any
 
 import attrs
 
-from pulse_async._batch import DEFAULT_CONCURRENCY, Batch
+from pulse_async._batch import Batch
 from pulse_async._core import _endpoints as ep
+from pulse_async._core._options import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+)
 from pulse_async._core._validation import check_until
 from pulse_async._polling import wait_for_status
 from pulse_async.models import Message, MessageReceipt, MessageStatus
@@ -84,8 +89,8 @@ class AsyncMessages:
         message_id: str,
         *,
         until: Iterable[MessageStatus | MessageStatusName] | None = None,
-        timeout: float = 60.0,
-        poll_interval: float = 0.5,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> Message:
         """Poll until the message reaches a status in ``until`` (default: a final one).
 

@@ -40,7 +40,7 @@ import aiohttp
 import attrs
 
 from pulse_async._core._converter import format_datetime
-from pulse_async._core._webhooks import RETRY_SCHEDULE, Webhook
+from pulse_async._core._webhooks import ANSWER_WINDOW, RETRY_SCHEDULE, Webhook
 from pulse_async.errors import ValidationError
 from pulse_async.testing._webhooks import (
     DEFAULT_ROTATION_OVERLAP,
@@ -107,7 +107,7 @@ class WebhookFaults:
     delay: float = 0.0
     reorder: bool = False
     tamper: float = 0.0
-    timeout: float = 15.0
+    timeout: float = float(ANSWER_WINDOW)
 
     def set(
         self,

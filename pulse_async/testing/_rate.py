@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pulse_async._core._ratelimit import PLANS
+from pulse_async._core._ratelimit import PLANS, per_minute_from
 
 __all__ = ["RateBucket", "RateLimit", "resolve_rate_limit"]
 
@@ -17,9 +17,12 @@ def resolve_rate_limit(value: RateLimit) -> int | None:
     if value is None or value == "unlimited":
         return None
     if isinstance(value, str):
-        if value in PLANS:
-            return PLANS[value]
-        raise ValueError(f"unknown plan {value!r}; use free, pro, unlimited or a number")
+        try:  # the client's rule for a plan name (case-insensitive), from the one table
+            return int(per_minute_from(value))
+        except ValueError:
+            plans = ", ".join(PLANS)
+            message = f"unknown plan {value!r}; use {plans}, unlimited or a number"
+            raise ValueError(message) from None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"rate_limit must be a plan name, a positive integer or None: {value!r}")
     return value

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from pulse_async._core._webhooks import Webhook
+from pulse_async._core._webhooks import ANSWER_WINDOW, Webhook
 from pulse_async.webhooks._receiver import EventHandler, Outcome, handle
 from pulse_async.webhooks._store import MemoryStore, WebhookStore
 
@@ -100,7 +100,7 @@ async def forward(url: str, body: bytes, headers: dict[str, str]) -> int:
             url,
             data=body,
             headers={**headers, "Content-Type": "application/json"},
-            timeout=aiohttp.ClientTimeout(total=15),
+            timeout=aiohttp.ClientTimeout(total=ANSWER_WINDOW),
             allow_redirects=False,
         ) as response,
     ):

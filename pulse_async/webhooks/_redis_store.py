@@ -25,6 +25,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, Final
 
 from pulse_async._core._redis_gcra import redact_url
+from pulse_async._core._validation import check_seconds
 from pulse_async._redis_limiter import (
     _INHERITED,
     DEFAULT_SOCKET_TIMEOUT,
@@ -113,12 +114,7 @@ class RedisStore:
                 "RedisStore needs redis-py: pip install 'pulse-messaging[redis]'"
             ) from None
         for field, value in (("ttl", ttl), ("lease", lease), ("socket_timeout", socket_timeout)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not 0 < value < float("inf")
-            ):
-                raise ValidationError("must be a positive number of seconds", field=field)
+            check_seconds(value, field)
         if not isinstance(key_prefix, str):
             raise ValidationError("must be a string", field="key_prefix")
         try:

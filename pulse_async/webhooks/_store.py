@@ -20,6 +20,7 @@ from typing import Final, Literal, Protocol
 
 import attrs
 
+from pulse_async._core._validation import check_seconds
 from pulse_async._core._webhooks import DEFAULT_TOLERANCE, RETRY_HORIZON
 from pulse_async.errors import PulseError, ValidationError
 
@@ -99,8 +100,7 @@ class MemoryStore:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < float("inf"):
-            raise ValidationError("must be a positive number of seconds", field="ttl")
+        check_seconds(ttl, "ttl")
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             raise ValidationError("must be a positive integer", field="max_entries")
         self._ttl = ttl

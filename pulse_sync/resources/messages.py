@@ -7,7 +7,12 @@ from datetime import datetime
 from typing import Any, Literal, overload
 
 from pulse_async import AsyncPulse, PulseError, SendParams
-from pulse_async.constants import MessageStatusName
+from pulse_async.constants import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    MessageStatusName,
+)
 from pulse_async.models import Message, MessageReceipt, MessageStatus
 from pulse_sync import _batch
 from pulse_sync._loop import run
@@ -63,8 +68,8 @@ class Messages(Resource[AsyncPulse]):
         message_id: str,
         *,
         until: Iterable[MessageStatus | MessageStatusName] | None = None,
-        timeout: float = 60.0,
-        poll_interval: float = 0.5,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> Message:
         """Poll until the message reaches a status in ``until`` (default: a final one).
 
@@ -87,7 +92,7 @@ class Messages(Resource[AsyncPulse]):
         self,
         items: Iterable[SendParams | dict[str, Any]] | AsyncIterable[SendParams | dict[str, Any]],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         batch_id: str | None = None,
         key: Callable[[int, Any], str] | None = None,
         on_progress: Callable[[int, int | None, int], object] | None = None,
@@ -100,7 +105,7 @@ class Messages(Resource[AsyncPulse]):
         self,
         items: Iterable[SendParams | dict[str, Any]] | AsyncIterable[SendParams | dict[str, Any]],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         batch_id: str | None = None,
         key: Callable[[int, Any], str] | None = None,
         on_progress: Callable[[int, int | None, int], object] | None = None,
@@ -112,7 +117,7 @@ class Messages(Resource[AsyncPulse]):
         self,
         items: Iterable[SendParams | dict[str, Any]] | AsyncIterable[SendParams | dict[str, Any]],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         batch_id: str | None = None,
         key: Callable[[int, Any], str] | None = None,
         on_progress: Callable[[int, int | None, int], object] | None = None,

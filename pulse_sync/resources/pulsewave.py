@@ -6,7 +6,13 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, overload
 
 from pulse_async import AsyncPulsewave, CreateParams, PulseError
-from pulse_async.constants import ChannelName, MessageStatusName
+from pulse_async.constants import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    ChannelName,
+    MessageStatusName,
+)
 from pulse_async.models import Channel, Message, MessageStatus
 from pulse_sync import _batch
 from pulse_sync._loop import run
@@ -75,8 +81,8 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
         message_id: str,
         *,
         until: Iterable[MessageStatus | MessageStatusName] | None = None,
-        timeout: float = 60.0,
-        poll_interval: float = 0.5,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> Message:
         """Poll until the message reaches a status in ``until`` (default: a final one).
 
@@ -97,7 +103,7 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
         items: Iterable[CreateParams | dict[str, Any]]
         | AsyncIterable[CreateParams | dict[str, Any]],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         batch_id: str | None = None,
         key: Callable[[int, Any], str] | None = None,
         on_progress: Callable[[int, int | None, int], object] | None = None,
@@ -111,7 +117,7 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
         items: Iterable[CreateParams | dict[str, Any]]
         | AsyncIterable[CreateParams | dict[str, Any]],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         batch_id: str | None = None,
         key: Callable[[int, Any], str] | None = None,
         on_progress: Callable[[int, int | None, int], object] | None = None,
@@ -124,7 +130,7 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
         items: Iterable[CreateParams | dict[str, Any]]
         | AsyncIterable[CreateParams | dict[str, Any]],
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         batch_id: str | None = None,
         key: Callable[[int, Any], str] | None = None,
         on_progress: Callable[[int, int | None, int], object] | None = None,

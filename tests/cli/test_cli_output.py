@@ -216,3 +216,23 @@ def test_parsing_details(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse(["users", "list", KEY])
     assert KEY not in capsys.readouterr().err
+
+
+def test_cli_wait_and_fan_out_defaults_and_limits_are_the_librarys() -> None:
+    from pulse_async import constants
+
+    args, _ = parse(["messages", "wait", "msg_1"])
+    assert (args.timeout, args.poll_interval) == (
+        constants.DEFAULT_WAIT_TIMEOUT,
+        constants.DEFAULT_POLL_INTERVAL,
+    )
+    assert parse(["demo", "--concurrency", str(constants.MAX_CONCURRENCY)])[0].concurrency == (
+        constants.MAX_CONCURRENCY
+    )
+    # An infinite wait passed the CLI's check, then failed as the library refused it.
+    for bad in (["messages", "wait", "m", "--timeout", "inf"],
+                ["messages", "wait", "m", "--poll-interval", "nan"],
+                ["demo", "--concurrency", str(constants.MAX_CONCURRENCY + 1)]):  # fmt: skip
+        with pytest.raises(SystemExit) as exited:
+            parse(bad)
+        assert exited.value.code == 2

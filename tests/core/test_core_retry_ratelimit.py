@@ -10,16 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pulse_async._core._http import error_from_response
-from pulse_async._core._ratelimit import PLANS, SAFETY, GCRABucket, per_minute_from
+from pulse_async._core._ratelimit import PLANS, SAFETY, GCRABucket, pause_jitter, per_minute_from
 from pulse_async._core._retry import (
     BACKOFF_BASE,
     BACKOFF_CAP,
     BUDGET_CAPACITY,
+    MAX_RETRY_AFTER_JITTER,
     RETRY_AFTER_JITTER,
     RETRY_COST,
     RetryBudget,
     backoff_delay,
     is_retryable,
+    retry_after_spread,
     retry_delay,
     server_retry_after,
 )
@@ -119,7 +121,27 @@ def test_retry_delay_honours_retry_after_with_upward_jitter() -> None:
     for seed in range(30):
         delay = retry_delay(error, 1, random.Random(seed), now=0.0)
         assert delay is not None
-        assert 10.0 <= delay <= 10.0 * (1 + RETRY_AFTER_JITTER) + 0.05
+        assert 10.0 <= delay <= 10.0 * (1 + RETRY_AFTER_JITTER)
+
+
+def test_every_server_requested_wait_follows_one_jitter_rule() -> None:
+    """A retry's delay, the client's pause and the limiters' pause: 10 %, at most 1 s.
+
+    Before, a 60 s ``Retry-After`` was a retry delay (and a client pause) of up to 66 s
+    but a limiter pause of up to 61 s: calls idled five seconds past the limiter.
+    """
+    assert retry_after_spread(10.0) == pytest.approx(1.0)
+    assert retry_after_spread(60.0) == MAX_RETRY_AFTER_JITTER == 1.0
+    assert retry_after_spread(2.0) == pytest.approx(0.2)
+    assert retry_after_spread(0.0) == retry_after_spread(-1.0) == 0.0
+    error = RateLimitError("slow", retry_after=60.0)
+    for seed in range(30):
+        delay = retry_delay(error, 1, random.Random(seed), now=0.0)
+        assert delay is not None
+        assert 60.0 <= delay <= 61.0
+    assert pause_jitter(60.0, draw=lambda: 1.0) == 61.0
+    assert pause_jitter(2.0, draw=lambda: 1.0) == pytest.approx(2.2)
+    assert pause_jitter(0.0, draw=lambda: 1.0) == 0.0
 
 
 def test_retry_delay_over_the_cap_is_none() -> None:

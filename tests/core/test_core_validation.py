@@ -470,3 +470,24 @@ def test_create_message_raises_only_validation_errors(**kwargs: Any) -> None:
     else:
         return
     assert field in {"channel", "to", "from", "subject", "text", "html", "template_id"}
+
+
+@pytest.mark.parametrize("bad", ["soon", "5", None, True, 0, -1, float("nan"), float("inf")])
+def test_check_seconds_refuses_what_is_not_a_positive_finite_number(bad: object) -> None:
+    """One rule for every "number of seconds" argument (wait, Timeout, webhook stores)."""
+    with pytest.raises(ValidationError) as info:
+        v.check_seconds(bad, "timeout")
+    assert info.value.field == "timeout"
+
+
+@pytest.mark.parametrize("good", [1, 0.05, 2.5e6])
+def test_check_seconds_accepts_ints_and_floats(good: float) -> None:
+    assert v.check_seconds(good, "timeout") == good
+
+
+def test_a_timeout_that_is_not_a_number_is_a_validation_error() -> None:
+    from pulse_async import Timeout
+
+    with pytest.raises(ValidationError) as info:
+        Timeout(total="soon")  # type: ignore[arg-type]
+    assert info.value.field == "timeout.total"

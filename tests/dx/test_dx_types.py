@@ -152,3 +152,19 @@ def test_mypy_names_public_classes_in_its_messages(tmp_path: Any) -> None:
     assert '"with_options" of "AsyncClient"' in stdout
     assert '"with_options" of "Client"' in stdout
     assert '"create" of "AsyncUsers"' in stdout
+
+
+def test_wait_and_fan_out_defaults_have_one_home() -> None:
+    """``wait`` and ``send_many``/``create_many`` show the public defaults, sync and async alike."""
+    from pulse_async.resources.messages import AsyncMessages
+    from pulse_async.resources.pulsewave import AsyncPulsewaveMessages
+    from pulse_sync.resources.messages import Messages
+    from pulse_sync.resources.pulsewave import PulsewaveMessages
+
+    for resource in (AsyncMessages, AsyncPulsewaveMessages, Messages, PulsewaveMessages):
+        wait = inspect.signature(resource.wait).parameters
+        assert wait["timeout"].default == constants.DEFAULT_WAIT_TIMEOUT, resource
+        assert wait["poll_interval"].default == constants.DEFAULT_POLL_INTERVAL, resource
+        fan_out = resource.send_many if hasattr(resource, "send_many") else resource.create_many
+        concurrency = inspect.signature(fan_out).parameters["concurrency"]
+        assert concurrency.default == constants.DEFAULT_CONCURRENCY, resource

@@ -206,6 +206,22 @@ async def test_wait_times_out_with_the_last_status() -> None:
     assert "queued" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [({"timeout": "soon"}, "timeout"), ({"poll_interval": "fast"}, "poll_interval")],
+)
+async def test_wait_refuses_a_timeout_that_is_not_a_number(
+    server: PulseServer, arguments: dict[str, object], field: str
+) -> None:
+    """``timeout="soon"`` was a bare ``TypeError``; it is a ValidationError naming the field."""
+    async with AsyncPulse(server.admin_key, base_url=server.v2_url) as pulse:
+        before = server.stats.total
+        with pytest.raises(ValidationError) as caught:
+            await pulse.messages.wait("msg_1", **arguments)  # type: ignore[arg-type]
+        assert caught.value.field == field
+        assert server.stats.total == before  # refused before sending
+
+
 async def test_pulsewave_wait_and_cancel() -> None:
     async with (
         PulseServer(frozen_clock=True) as frozen,

@@ -102,6 +102,21 @@ def test_resolve_rate_limit() -> None:
             resolve_rate_limit(bad)  # type: ignore[arg-type]
 
 
+def test_an_unknown_plan_names_every_plan_from_the_one_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server's message reads ``PLANS`` (its single home), not a copy of the names."""
+    from pulse_async._core import _ratelimit
+
+    monkeypatch.setitem(_ratelimit._PLAN_RATES, "team", 5000)  # PLANS is a view of it
+    assert resolve_rate_limit("team") == 5000
+    assert resolve_rate_limit("PRO") == 1000  # as the client reads it (per_minute_from)
+    with pytest.raises(ValueError, match="unknown plan") as caught:
+        resolve_rate_limit("gold")
+    for name in ("free", "pro", "team", "unlimited"):
+        assert name in str(caught.value)
+
+
 def test_idempotency_store() -> None:
     store = IdempotencyStore(window=100)
     assert store.begin("k1", "a", ("POST", "/x", {"n": 1}), now=0) is None

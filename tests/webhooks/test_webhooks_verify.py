@@ -17,6 +17,7 @@ from pulse_async.errors import PulseError, ValidationError
 from pulse_async.webhooks import (
     REFUSAL_REASONS,
     RETRY_HORIZON,
+    RETRY_SCHEDULE,
     Webhook,
     WebhookEvent,
     WebhookVerificationError,
@@ -337,6 +338,28 @@ def test_sign_checks_its_arguments() -> None:
 
 def test_the_retry_horizon_is_the_spec_schedule() -> None:
     assert RETRY_HORIZON == 5 + 300 + 1800 + 7200 + 18000 + 36000 + 36000
+
+
+def test_the_spec_numbers_in_order_and_the_default_tolerance_at_its_edges() -> None:
+    """SPEC §5: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; 5 minutes either way; 15 s to answer.
+
+    The sum above holds for any order; the helper ``webhook()`` passes its own tolerance.
+    """
+    from pulse_async._core._webhooks import ANSWER_WINDOW
+    from pulse_async.testing._delivery import WebhookFaults
+
+    assert RETRY_SCHEDULE == (5, 300, 1800, 7200, 18000, 36000, 36000)
+    assert ANSWER_WINDOW == WebhookFaults().timeout == 15
+    default = Webhook(SECRET, _clock=lambda: NOW)  # no tolerance given
+    body = event_body()
+    for offset in (-300, 300):
+        _, headers = signed(body, timestamp=NOW + offset)
+        assert default.verify(body, headers).timestamp == NOW + offset
+    for offset, reason in ((-301, "timestamp_too_old"), (301, "timestamp_too_new")):
+        _, headers = signed(body, timestamp=NOW + offset)
+        with pytest.raises(WebhookVerificationError) as info:
+            default.verify(body, headers)
+        assert info.value.reason == reason
 
 
 # --- properties ------------------------------------------------------------------------------
