@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 from pulse_async._core import _endpoints as ep
 from pulse_async._pager import AsyncPager
-from pulse_async.models import Page, User
+from pulse_async.models import User
 from pulse_async.resources._base import Requester
-from pulse_async.resources._structures import STRUCTURE_USER, STRUCTURE_USER_PAGE
+from pulse_async.resources._structures import PAYLOAD, STRUCTURE_USER, STRUCTURE_USER_PAGE
 
 __all__ = ["AsyncUsers"]
 
@@ -33,13 +34,14 @@ class AsyncUsers:
                 ...
         """
         ep.list_users(limit=limit, cursor=None, status=status, q=q)
-        return AsyncPager(partial(self._page, limit=limit, status=status, q=q))
+        return AsyncPager(partial(self._page, limit=limit, status=status, q=q), STRUCTURE_USER_PAGE)
 
     async def _page(
         self, cursor: str | None, *, limit: int | None, status: str | None, q: str | None
-    ) -> Page[User]:
+    ) -> dict[str, Any]:
+        # The pager structures the page itself, after sending the request for the next one.
         request = ep.list_users(limit=limit, cursor=cursor, status=status, q=q)
-        return await self._client._call(request, STRUCTURE_USER_PAGE)
+        return await self._client._call(request, PAYLOAD)
 
     async def create(
         self,
