@@ -152,6 +152,21 @@ class Meter:
 # --- jobs ----------------------------------------------------------------------------------------
 
 
+def _structure_job(spec: dict[str, Any], meter: Meter) -> int:
+    """Structure parsed 100-user pages into ``Page[User]``, in-process: CPU per user."""
+    from benchmarks import _structuring
+
+    structure = _structuring.STRUCTURERS[spec["client"]]()
+    pages = _structuring.pages(spec["users"])
+    for page in pages[: max(1, len(pages) // 10)]:  # warm-up
+        structure(page)
+    with meter:
+        for _ in range(spec["n"]):
+            for page in pages:
+                structure(page)
+    return spec["n"] * spec["users"]
+
+
 async def _async_job(spec: dict[str, Any], meter: Meter) -> int:
     job = spec["job"]
     n, concurrency, warmup = spec["n"], spec["concurrency"], spec["warmup"]
@@ -215,11 +230,23 @@ def _sync_job(spec: dict[str, Any], meter: Meter) -> int:
         client.close()
 
 
+def _runner(loop: str) -> asyncio.Runner:
+    """An ``asyncio.Runner`` on asyncio's default loop or on uvloop."""
+    if loop == "uvloop":
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    return asyncio.Runner()
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     meter = Meter(spec.get("memory"))
-    if spec["mode"] == "async":
-        ops = asyncio.run(_async_job(spec, meter))
+    if spec["mode"] == "structure":
+        ops = _structure_job(spec, meter)
+    elif spec["mode"] == "async":
+        with _runner(spec.get("loop", "asyncio")) as runner:
+            ops = runner.run(_async_job(spec, meter))
     else:
         ops = _sync_job(spec, meter)
     result = dict(meter.result, ops=ops)
