@@ -9,8 +9,8 @@ Example::
 
 The blocking twin of every name lives in :mod:`pulse_sync`.
 
-Errors and models load with the package; the clients (and with them aiohttp
-and tenacity) load when first named, so ``import pulse_async.errors``, the
+Errors and models load with the package; the clients (and with them aiohttp)
+load when first named, so ``import pulse_async.errors``, the
 ``pulse`` CLI's ``--help`` and the pytest plugin stay cheap.
 """
 

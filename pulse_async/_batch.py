@@ -16,11 +16,20 @@ id and the item's position (``"<batch_id>:<index>"``), or from a caller's
 ``key=`` function: re-running a batch that crashed halfway, within the
 server's 24-hour idempotency window, replays what was already sent instead of
 sending it twice. An item's own ``idempotency_key`` always wins.
+
+Under a rate limit, items queue: the time an item waits for the client's own
+limiter (or a pause the server asked for) before its first attempt does not
+count against its ``timeout``, which starts when the item is let through. So
+a batch of N items under a limit of R per minute takes about N / R minutes at
+any ``concurrency``, and no item fails because the batch was larger than the
+limit. Each wait is still bounded: the limiter serves in arrival order, so an
+item waits at most for the ``concurrency`` items ahead of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import (
     AsyncGenerator,
@@ -38,7 +47,7 @@ import attrs
 from pulse_async._core._validation import check_idempotency_key, check_int_range
 from pulse_async.errors import PulseError, ValidationError
 
-__all__ = ["Batch", "ProgressCallback"]
+__all__ = ["QUEUED", "Batch", "ProgressCallback"]
 
 log = logging.getLogger("pulse_async.batch")
 
@@ -46,6 +55,10 @@ R = TypeVar("R")
 
 #: ``on_progress(done, total_or_None, failed)``
 ProgressCallback = Callable[[int, int | None, int], object]
+
+#: True in a batch item's task: the call's first admission queues for the client's limiter
+#: and pauses, and its deadline starts when it is let through (see the module docstring).
+QUEUED: contextvars.ContextVar[bool] = contextvars.ContextVar("pulse_batch_item", default=False)
 
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 1024
@@ -142,6 +155,7 @@ class Batch(Generic[R]):
     async def _one(self, index: int, item: Any, slots: asyncio.Semaphore) -> R | PulseError:
         """Run one item (its slot already taken) and turn any failure into its outcome."""
         derived: str | None = None
+        QUEUED.set(True)  # this task's own context: only this item's calls see it
         try:
             kwargs = _kwargs_of(item, index)
             if kwargs.get("idempotency_key") is None:

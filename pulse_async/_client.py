@@ -1,25 +1,56 @@
 """``AsyncPulse`` and ``AsyncPulsewave``: options, transport, resilience and resources.
 
-A call goes: resource method (validate, build) → :meth:`_Client._call` →
-rate limiter (only if one is set, or the server asked us to pause) →
-transport → :func:`decipher`. A call that succeeds first time touches
-neither tenacity nor the retry budget's slow path; only after a first
-retryable failure does the tenacity loop take over, with the pure policy of
-:mod:`pulse_async._core._retry` deciding.
+Life of a call
+--------------
+:meth:`_Client._run` follows these steps in this order:
+
+1. **Build.** A resource method validates its arguments and builds a
+   :class:`~pulse_async._core._http.Request`; a POST gets its Idempotency-Key
+   here, the same on every attempt.
+2. **Open the call.** One small :class:`_Call` holds what the call learns as
+   it goes: the key, attempts, seconds throttled, its start and deadline
+   (``timeout.total`` from now, or the caller's own deadline if sooner) and
+   the last raw response.
+3. **Admission**, only when a limiter is set or the server asked the client
+   to pause: wait out the pause (each waiter wakes at a random moment just
+   after it, so they do not all fire at once), then take the limiter's slot,
+   neither past the deadline. A batch item's first admission queues instead,
+   and its deadline starts when it is let through (see :mod:`pulse_async._batch`).
+4. **Attempt.** The transport sends once, under the call's connect and read
+   timeouts and a total of what is left of the deadline;
+   :func:`~pulse_async._core._http.decipher` turns the answer into a model or
+   an error of the tree.
+5. **Success:** the retry budget earns its token back, ``X-RateLimit-*`` keeps
+   the limiter in step, the model is returned.
+6. **Failure:** a 429 pauses the whole client for its ``Retry-After`` (at
+   most ``max_retry_after``), however the call then ends. A DELETE that finds
+   404 after an attempt whose fate is unknown (connection error, timeout,
+   5xx) succeeds: that attempt may have deleted it. The call goes on only if
+   the error is retryable, ``max_retries`` is not reached, the wait fits in
+   the deadline and the retry budget pays for it; otherwise it is raised.
+7. **Backoff:** ``on_retry`` is told, the wait is slept, and the call goes
+   back to step 3.
+
+A call that succeeds first time with no limiter and no pause runs steps 1, 2,
+4 and 5 only: one clock read, one small object, no retry machinery. The retry
+policy itself (what is retried, backoff, the budget) is pure arithmetic in
+:mod:`pulse_async._core._retry`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
+from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
 
 import attrs
 
+from pulse_async._batch import QUEUED
 from pulse_async._core._http import Request, decipher
 from pulse_async._core._options import (
     DEFAULT_MAX_CONNECTIONS,
@@ -34,21 +65,26 @@ from pulse_async._core._options import (
 )
 from pulse_async._core._retry import (
     DEFAULT_MAX_RETRY_AFTER,
+    RETRY_AFTER_JITTER,
+    RETRY_AFTER_SPREAD,
     RetryBudget,
     is_retryable,
     retry_delay,
-    server_retry_after,
 )
 from pulse_async._core._retry_after import parse_rate_limit_headers
 from pulse_async._limiter import RateLimiter, make_limiter
 from pulse_async._transport import RawResponse, Transport
-from pulse_async.errors import APITimeoutError, PulseError, RateLimitError
+from pulse_async.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    NotFoundError,
+    PulseError,
+    RateLimitError,
+    ServerError,
+)
 from pulse_async.resources import AsyncMessages, AsyncPulsewaveMessages, AsyncThreads, AsyncUsers
 
-if TYPE_CHECKING:
-    import tenacity
-
-__all__ = ["AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent"]
+__all__ = ["AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent", "Sender"]
 
 T = TypeVar("T")
 log = logging.getLogger("pulse_async")
@@ -82,16 +118,74 @@ class ClientStats:
     budget_exhausted: int = 0
 
 
+class Sender(Protocol):
+    """What the client needs from a transport: send one request once, and close.
+
+    :class:`~pulse_async._transport.Transport` is the real one; the simulation
+    tests hand the client an in-process one through ``_transport=``.
+    """
+
+    async def send(
+        self,
+        request: Request,
+        *,
+        timeout: Timeout,  # noqa: ASYNC109 - per-phase HTTP timeouts (connect, read), not a cancel scope
+    ) -> RawResponse:
+        """Send ``request`` once under ``timeout`` (``total``: what is left of the call)."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
+
+
+class _Call:
+    """One call's state across its attempts (step 2 of the life of a call).
+
+    What a raw response (``.attempts``, ``.elapsed``) or a trace span reports
+    about the call is read from here.
+    """
+
+    __slots__ = (
+        "ambiguous",
+        "attempts",
+        "deadline",
+        "idempotency_key",
+        "raw",
+        "request",
+        "retries",
+        "started",
+        "throttled",
+    )
+
+    def __init__(self, request: Request, started: float, deadline: float) -> None:
+        self.request = request
+        self.idempotency_key = request.idempotency_key
+        #: When the call began, and when it must be over (the client's clock).
+        self.started = started
+        self.deadline = deadline
+        #: Requests sent, and retries waited for.
+        self.attempts = 0
+        self.retries = 0
+        #: Seconds spent held back by a pause or the limiter.
+        self.throttled = 0.0
+        #: The last answer received, if any.
+        self.raw: RawResponse | None = None
+        #: An attempt failed in a way that leaves unknown whether the server acted on it.
+        self.ambiguous = False
+
+
 class _Runtime:
     """What every ``with_options`` copy of a client shares."""
 
-    __slots__ = ("budget", "limiter", "paused_until", "stats", "transport")
+    __slots__ = ("budget", "limiter", "pause_spread", "paused_until", "stats", "transport")
 
-    def __init__(self, transport: Transport, limiter: RateLimiter | None) -> None:
+    def __init__(self, transport: Sender, limiter: RateLimiter | None) -> None:
         self.transport = transport
         self.limiter = limiter
         self.budget = RetryBudget()
+        #: No request leaves before this time (the client's clock): the server asked.
         self.paused_until = 0.0
+        #: Calls waiting out the pause wake at random within this many seconds after it.
+        self.pause_spread = 0.0
         self.stats = ClientStats()
 
 
@@ -116,6 +210,8 @@ class _Client:
         _clock: Callable[[], float] = time.monotonic,
         _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         _rng: random.Random | None = None,
+        _wall: Callable[[], float] = time.time,
+        _transport: Sender | None = None,
     ) -> None:
         self._options = resolve_options(
             api_key=api_key,
@@ -132,10 +228,12 @@ class _Client:
         self._clock = _clock
         self._sleep = _sleep
         self._rng = _rng or random.Random()
+        self._wall = _wall  # Unix time, for HTTP-date Retry-After
         self._max_retry_after = float(max_retry_after)
         self._on_retry = on_retry
         limiter = make_limiter(rate_limit, clock=_clock, sleep=_sleep)
-        self._rt = _Runtime(Transport(self._options), limiter)
+        transport = Transport(self._options) if _transport is None else _transport
+        self._rt = _Runtime(transport, limiter)
         self._owner = True
         self._bind_resources()
 
@@ -206,192 +304,188 @@ class _Client:
         """Alias of :meth:`aclose`."""
         await self.aclose()
 
-    # --- the call path --------------------------------------------------------------------
+    # --- the call path (see "Life of a call" in the module docstring) ----------------------
 
-    async def _call(self, request: Request, structure: Callable[[Any], T]) -> T:
-        # With a structure, decipher returns a model or raises: never None.
-        return cast(T, await self._send(request, structure))
+    async def _call(
+        self, request: Request, structure: Callable[[Any], T], *, deadline: float | None = None
+    ) -> T:
+        # With a structure, the call returns a model or raises: never None.
+        return cast(T, await self._run(request, structure, deadline))
 
     async def _call_empty(self, request: Request) -> None:
-        await self._send(request, None)
+        await self._run(request, None, None)
 
-    async def _send(self, request: Request, structure: Callable[[Any], T] | None) -> T | None:
-        rt = self._rt
-        start = self._clock()
-        total = self._options.timeout.total
-        try:
-            if rt.limiter is not None or rt.paused_until > start:
-                await self._admit(start + total)
-                remaining = start + total - self._clock()
-                if remaining <= 0:  # aiohttp reads a total timeout <= 0 as "none at all"
-                    raise APITimeoutError(
-                        f"{request.method} {request.path}: the call's deadline passed"
-                    )
-            else:
-                remaining = total
-            rt.stats.attempts += 1
-            raw = await rt.transport.send(request, total_timeout=remaining)
-            result = decipher(
-                raw.status,
-                raw.headers,
-                raw.body,
-                structure,
-                idempotency_key=request.idempotency_key,
-            )
-        except PulseError as exc:
-            error = exc
-        else:
-            rt.budget.on_success(0)
-            if rt.limiter is not None:
-                await self._observe(raw)
-            return result
-        if error.idempotency_key is None:
-            error.idempotency_key = request.idempotency_key
-        if self._options.max_retries == 0 or not is_retryable(error):
-            if isinstance(error, RateLimitError):
-                await self._on_rate_limited(error)
-            raise error
-        return await self._retry(request, structure, error, start + total)
-
-    async def _attempt(
-        self, request: Request, structure: Callable[[Any], T] | None, deadline: float
+    async def _run(
+        self, request: Request, structure: Callable[[Any], T] | None, deadline: float | None
     ) -> T | None:
-        await self._admit(deadline)
-        remaining = deadline - self._clock()
-        if remaining <= 0:
-            raise APITimeoutError(
-                f"{request.method} {request.path}: the call's deadline passed",
-                idempotency_key=request.idempotency_key,
-            )
         rt = self._rt
-        rt.stats.attempts += 1
-        raw = await rt.transport.send(request, total_timeout=remaining)
-        result = decipher(
-            raw.status, raw.headers, raw.body, structure, idempotency_key=request.idempotency_key
-        )
-        if rt.limiter is not None:
-            await self._observe(raw)
-        return result
-
-    async def _retry(
-        self,
-        request: Request,
-        structure: Callable[[Any], T] | None,
-        first_error: PulseError,
-        deadline: float,
-    ) -> T | None:
-        """The slow path, entered after a first retryable failure."""
-        # Imported here: a process whose calls all succeed never pays for loading tenacity.
-        import tenacity
-
-        rt = self._rt
-        max_retries = self._options.max_retries
-        pending = [first_error]
-        delays: list[float] = []
-
-        async def attempt() -> T | None:
-            if pending:
-                raise pending.pop()
-            return await self._attempt(request, structure, deadline)
-
-        def should_retry(state: tenacity.RetryCallState) -> bool:
-            assert state.outcome is not None
-            exc = state.outcome.exception()
-            if not isinstance(exc, PulseError):
-                return False
-            if exc.idempotency_key is None:
-                exc.idempotency_key = request.idempotency_key
-            if state.attempt_number > max_retries or not is_retryable(exc):
-                return False
-            delay = retry_delay(
-                exc,
-                state.attempt_number,
-                self._rng,
-                now=time.time(),
-                max_retry_after=self._max_retry_after,
-            )
-            if delay is None:  # the server asks for longer than we are willing to wait
-                return False
-            if self._clock() + delay >= deadline:
-                return False
-            if not rt.budget.try_spend():
-                rt.stats.budget_exhausted += 1
-                return False
-            delays.append(delay)
-            return True
-
-        def wait(_state: tenacity.RetryCallState) -> float:
-            return delays[-1]
-
-        async def before_sleep(state: tenacity.RetryCallState) -> None:
-            assert state.outcome is not None
-            cause = state.outcome.exception()
-            assert isinstance(cause, PulseError)
-            delay = delays[-1]
-            rt.stats.retries += 1
-            if isinstance(cause, RateLimitError):
-                await self._on_rate_limited(cause)
-            log.info(
-                "retrying %s %s in %.2fs (retry %d of %d): %s",
-                request.method,
-                request.path,
-                delay,
-                state.attempt_number,
-                max_retries,
-                type(cause).__name__,
-            )
-            if self._on_retry is not None:
-                self._on_retry(
-                    RetryEvent(
-                        attempt=state.attempt_number,
-                        delay=delay,
-                        cause=cause,
-                        method=request.method,
-                        path=request.path,
-                        idempotency_key=request.idempotency_key,
-                    )
+        timeout = self._options.timeout
+        # 2. The call's state and deadline.
+        now = self._clock()
+        call = _Call(request, now, now + timeout.total)
+        if deadline is not None and deadline < call.deadline:
+            call.deadline = deadline
+        while True:
+            # 3. Admission: a server-requested pause, then the limiter's slot.
+            if rt.limiter is not None or rt.paused_until > now:
+                await self._admit(call)
+                now = self._clock()
+            # 4. One attempt, bounded by what is left of the deadline.
+            remaining = call.deadline - now
+            if remaining <= 0:  # aiohttp reads a total timeout <= 0 as "none at all"
+                raise APITimeoutError(
+                    f"{request.method} {request.path}: the call's deadline passed",
+                    idempotency_key=call.idempotency_key,
                 )
+            if remaining < timeout.total:
+                attempt_timeout = Timeout(
+                    connect=min(timeout.connect, remaining),
+                    read=min(timeout.read, remaining),
+                    total=remaining,
+                )
+            else:  # the first attempt of an unthrottled call: no new object
+                attempt_timeout = timeout
+            call.attempts += 1
+            rt.stats.attempts += 1
+            try:
+                raw = call.raw = await rt.transport.send(request, timeout=attempt_timeout)
+                result = decipher(
+                    raw.status,
+                    raw.headers,
+                    raw.body,
+                    structure,
+                    idempotency_key=call.idempotency_key,
+                    now=self._wall,
+                )
+            except PulseError as exc:
+                # 6. Failure: pause on 429, then retry or raise.
+                if exc.idempotency_key is None:
+                    exc.idempotency_key = call.idempotency_key
+                if call.ambiguous and request.method == "DELETE" and isinstance(exc, NotFoundError):
+                    # An earlier attempt may have deleted it, its answer lost: gone as asked.
+                    rt.budget.on_success(call.retries)
+                    return None
+                delay = await self._after_failure(call, exc)
+                if delay is None:
+                    raise
+                cause = exc
+            else:
+                # 5. Success.
+                rt.budget.on_success(call.retries)
+                if rt.limiter is not None:
+                    await self._observe(raw)
+                return result
+            # 7. Backoff, then back to admission.
+            self._before_retry(call, cause, delay)
+            await self._sleep(delay)
+            now = self._clock()
 
-        retrying = tenacity.AsyncRetrying(
-            retry=should_retry,
-            wait=wait,
-            stop=tenacity.stop_never,
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
+    async def _after_failure(self, call: _Call, error: PulseError) -> float | None:
+        """How long to wait before retrying ``call`` after ``error``; ``None``: raise it.
+
+        A 429 pauses the whole client first, whether or not the call goes on.
+        """
+        if isinstance(error, RateLimitError):
+            await self._on_rate_limited(error)
+        if call.attempts > self._options.max_retries or not is_retryable(error):
+            return None
+        if isinstance(error, APIConnectionError | ServerError):
+            call.ambiguous = True  # the server may have acted on it before the answer was lost
+        delay = retry_delay(
+            error,
+            call.attempts,
+            self._rng,
+            now=self._wall(),
+            max_retry_after=self._max_retry_after,
         )
-        result: T | None = await retrying(attempt)
-        rt.budget.on_success(len(delays))
-        return result
+        if delay is None:  # the server asks for longer than we are willing to wait
+            return None
+        if self._clock() + delay >= call.deadline:
+            return None
+        rt = self._rt
+        if not rt.budget.try_spend():
+            rt.stats.budget_exhausted += 1
+            return None
+        return delay
 
-    async def _admit(self, deadline: float) -> None:
-        """Wait for a pause the server asked for, then for the limiter's slot.
+    def _before_retry(self, call: _Call, cause: PulseError, delay: float) -> None:
+        """Count, log and report the retry about to be waited for."""
+        call.retries += 1
+        self._rt.stats.retries += 1
+        request = call.request
+        log.info(
+            "retrying %s %s in %.2fs (retry %d of %d): %s",
+            request.method,
+            request.path,
+            delay,
+            call.retries,
+            self._options.max_retries,
+            type(cause).__name__,
+        )
+        if self._on_retry is not None:
+            self._on_retry(
+                RetryEvent(
+                    attempt=call.retries,
+                    delay=delay,
+                    cause=cause,
+                    method=request.method,
+                    path=request.path,
+                    idempotency_key=call.idempotency_key,
+                )
+            )
 
+    async def _admit(self, call: _Call) -> None:
+        """Step 3: wait for a pause the server asked for, then for the limiter's slot.
+
+        Neither wait runs past the call's deadline: a slot or a pause's end beyond it is an
+        :class:`APITimeoutError` at once, with nothing booked. A batch item's first
+        admission queues instead (no bound), and its deadline starts once let through.
         ``stats.throttled`` counts attempts held back here (once each, however they waited).
         """
         rt = self._rt
+        queued = call.attempts == 0 and QUEUED.get()
         now = self._clock()
-        held = False
-        if rt.paused_until > now:
-            wait = rt.paused_until - now
-            if now + wait >= deadline:
-                raise APITimeoutError("the server's Retry-After runs past the call's deadline")
-            held = True
-            await self._sleep(wait)
-            now = self._clock()
-        if rt.limiter is not None and await rt.limiter.acquire(deadline - now):
-            held = True
-        if held:
+        held = 0.0
+        try:
+            if rt.paused_until > now:
+                if rt.paused_until >= call.deadline and not queued:
+                    raise APITimeoutError("the server's Retry-After runs past the call's deadline")
+                # Spread the wake-up, so the calls held back do not all fire at once.
+                wake = rt.paused_until + self._rng.random() * rt.pause_spread
+                if not queued and wake > call.deadline:
+                    wake = call.deadline
+                await self._sleep(wake - now)
+                held += wake - now
+                now = self._clock()
+            if rt.limiter is not None:
+                max_wait = math.inf if queued else call.deadline - now
+                held += await rt.limiter.acquire(max_wait) or 0.0
+        except PulseError as exc:
+            if exc.idempotency_key is None:
+                exc.idempotency_key = call.idempotency_key
+            raise
+        if held > 0:
+            call.throttled += held
             rt.stats.throttled += 1
+        if queued:
+            call.deadline = self._clock() + self._options.timeout.total
 
     async def _on_rate_limited(self, error: RateLimitError) -> None:
-        """A 429: hold the whole client back, not just this call."""
+        """A 429: hold the whole client back, not just this call, however the call ends.
+
+        The pause lasts the ``Retry-After`` (at most ``max_retry_after``); a 429 without
+        a usable one pauses nothing (the call's own backoff still applies).
+        """
         rt = self._rt
         rt.stats.rate_limited += 1
-        wait = server_retry_after(error, time.time())
-        if wait is None or wait > self._max_retry_after:
+        wait = error.retry_after
+        if wait is None or wait <= 0:
             return
-        rt.paused_until = max(rt.paused_until, self._clock() + wait)
+        wait = min(wait, self._max_retry_after)
+        until = self._clock() + wait
+        if until > rt.paused_until:
+            rt.paused_until = until
+            rt.pause_spread = wait * RETRY_AFTER_JITTER + RETRY_AFTER_SPREAD
         if rt.limiter is not None:
             await rt.limiter.pause(wait)
 
@@ -416,7 +510,12 @@ class AsyncPulse(_Client):
                 print(user.email)
 
     ``timeout`` is a :class:`Timeout` or a number (the total deadline of a
-    call, retries included); ``max_retries`` (default 2) counts retries after
+    call: its wait for the rate limiter and for a pause the server asked for,
+    every attempt and every backoff; a limiter slot or a pause that would end
+    past it fails the call at once with ``APITimeoutError``, booking nothing;
+    items of ``send_many`` count from when they are let through the limiter);
+    ``with_options(timeout=Timeout(connect=..., read=..., total=...))``
+    applies all three to its calls; ``max_retries`` (default 2) counts retries after
     the first attempt; ``rate_limit`` is a plan name (``"free"``, ``"pro"``),
     requests per minute, a limiter object, or ``None`` (default: no
     client-side limit, but a 429 still pauses the whole client).

@@ -4,7 +4,9 @@ Polls start every ``poll_interval`` seconds and back off by half each time up
 to :data:`MAX_POLL_INTERVAL`, so a long wait costs few requests. A transient
 failure of one poll (connection error, 5xx, 429 — already retried by the
 client) does not end the wait; the call's ``timeout`` does, with an
-:class:`APITimeoutError` that names the last status seen. A message that
+:class:`APITimeoutError` that names the last status seen. Each poll, its
+retries included, is bounded by what is left of the wait: a hung poll ends
+when the wait does, not when the client's own timeout would. A message that
 reaches a final status outside ``until`` (waiting for ``delivered``, it
 ``bounced``) is returned at once: it will never change again, and its
 ``status`` says what happened.
@@ -26,7 +28,7 @@ BACKOFF = 1.5
 
 
 async def wait_for_status(
-    retrieve: Callable[[str], Awaitable[Message]],
+    retrieve: Callable[[str, float], Awaitable[Message]],
     message_id: str,
     *,
     until: Collection[str] | None,
@@ -35,7 +37,11 @@ async def wait_for_status(
     clock: Callable[[], float],
     sleep: Callable[[float], Awaitable[None]],
 ) -> Message:
-    """Retrieve ``message_id`` until its status is in ``until`` (default: a final one)."""
+    """Retrieve ``message_id`` until its status is in ``until`` (default: a final one).
+
+    ``retrieve(message_id, deadline)`` makes one poll that must be over by
+    ``deadline`` (on ``clock``).
+    """
     check_path_id(message_id, "message_id")
     targets = FINAL_STATUSES if until is None else frozenset(until)
     if not targets:
@@ -49,7 +55,7 @@ async def wait_for_status(
     last: str | None = None
     while True:
         try:
-            message = await retrieve(message_id)
+            message = await retrieve(message_id, deadline)
         except PulseError as exc:
             if not is_retryable(exc):
                 raise

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import aiohttp
 
 from pulse_async._core._http import Request, encode_json, sign
-from pulse_async._core._options import ClientOptions
+from pulse_async._core._options import ClientOptions, Timeout
 from pulse_async.errors import APIConnectionError, APITimeoutError
 
 __all__ = ["RawResponse", "Transport"]
@@ -101,6 +101,10 @@ class Transport:
         if session is None:
             self._loop = asyncio.get_running_loop()
             session = self._session = self._new_session()
+            # aiohttp silently resends a GET, PUT or DELETE once when the connection drops:
+            # an attempt our call path would not count, budget, trace or know had reached
+            # the server (a DELETE resent after a commit then reads 404). Resends are ours.
+            session._retry_connection = False
         elif self._loop is not asyncio.get_running_loop():
             raise APIConnectionError(
                 "this client was first used on another event loop; create one client per loop"
@@ -109,8 +113,15 @@ class Transport:
             )
         return session
 
-    async def send(self, request: Request, *, total_timeout: float | None = None) -> RawResponse:
-        """Send ``request`` once; the per-attempt ``total_timeout`` bounds the whole exchange."""
+    async def send(
+        self,
+        request: Request,
+        *,
+        timeout: Timeout | None = None,  # noqa: ASYNC109 - per-phase HTTP timeouts (connect, read), not a cancel scope
+    ) -> RawResponse:
+        """Send ``request`` once under ``timeout``: its ``connect`` and ``read``, and a
+        ``total`` that bounds the whole exchange (the client passes what is left of the
+        call's deadline). ``None``: the client's connect and read, no total."""
         session = self._session_for_loop()
         headers = self._headers
         data: bytes | None = None
@@ -120,15 +131,15 @@ class Transport:
                 headers["Idempotency-Key"] = request.idempotency_key
             if request.body is not None:
                 data = encode_json(request.body)
-        # The first attempt of a call without a limiter gets the whole deadline: reuse the
-        # prebuilt timeout rather than building one per call.
-        if total_timeout is None or total_timeout == self._full_timeout.total:
-            timeout = self._full_timeout if total_timeout is not None else self._timeout
+        # The first attempt of an unthrottled call passes the client's own Timeout: reuse the
+        # prebuilt ClientTimeout rather than building one per call.
+        if timeout is self._options.timeout:
+            client_timeout = self._full_timeout
+        elif timeout is None:
+            client_timeout = self._timeout
         else:
-            timeout = aiohttp.ClientTimeout(
-                total=total_timeout,
-                sock_connect=self._options.timeout.connect,
-                sock_read=self._options.timeout.read,
+            client_timeout = aiohttp.ClientTimeout(
+                total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
             )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s%s", request.method, self._base_url, request.path)
@@ -144,7 +155,7 @@ class Transport:
                 data=data,
                 headers=headers,
                 allow_redirects=False,
-                timeout=timeout,
+                timeout=client_timeout,
             ) as response:
                 body = await self._read(response)
                 return RawResponse(response.status, response.headers, body)

@@ -1,7 +1,7 @@
 """The one error tree of pulse-sdk.
 
 Every failure a call can end in is one of these; no third-party exception
-(aiohttp, json, cattrs, tenacity) ever escapes a public method::
+(aiohttp, json, cattrs) ever escapes a public method::
 
     PulseError
     ├── APIError                  the server answered, and said no

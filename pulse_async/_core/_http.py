@@ -256,15 +256,17 @@ def decipher(
     structure: Callable[[Any], T] | None,
     *,
     idempotency_key: str | None = None,
+    now: Callable[[], float] = time.time,
 ) -> T | None:
     """Turn a response into a model (or ``None`` when no body is expected) or raise.
 
     ``structure`` builds the model from parsed JSON (``None``: no body
-    expected, the body is ignored). A 2xx whose body is not the JSON object we expect is an
+    expected, the body is ignored); ``now`` gives the Unix time an HTTP-date
+    ``Retry-After`` is read against. A 2xx whose body is not the JSON object we expect is an
     :class:`APIConnectionError`: nothing usable came back.
     """
     if not 200 <= status < 300:
-        raise error_from_response(status, headers, body, idempotency_key=idempotency_key)
+        raise error_from_response(status, headers, body, idempotency_key=idempotency_key, now=now)
     if structure is None:
         return None
     # A 204 where a model was expected falls through: its empty body is unreadable, which

@@ -44,6 +44,8 @@ __all__ = [
     "BACKOFF_CAP",
     "BUDGET_CAPACITY",
     "DEFAULT_MAX_RETRY_AFTER",
+    "RETRY_AFTER_JITTER",
+    "RETRY_AFTER_SPREAD",
     "RETRY_COST",
     "RETRY_STATUSES",
     "RetryBudget",
@@ -57,6 +59,8 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 DEFAULT_MAX_RETRY_AFTER = 60.0
 RETRY_AFTER_JITTER = 0.1
+#: Seconds of jitter added to any server-requested wait, however short.
+RETRY_AFTER_SPREAD = 0.05
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BUDGET_CAPACITY = 500
 RETRY_COST = 5
@@ -103,7 +107,9 @@ def retry_delay(
         return backoff_delay(attempt, rng)
     if asked > max_retry_after:
         return None
-    return float(asked * (1 + rng.random() * RETRY_AFTER_JITTER) + rng.random() * 0.05)
+    return float(
+        asked * (1 + rng.random() * RETRY_AFTER_JITTER) + rng.random() * RETRY_AFTER_SPREAD
+    )
 
 
 class RetryBudget:

@@ -18,8 +18,13 @@ class Requester(Protocol):
     _clock: Callable[[], float]
     _sleep: Callable[[float], Awaitable[None]]
 
-    async def _call(self, request: Request, structure: Callable[[Any], T]) -> T:
-        """Send ``request`` (with retries and limits) and structure the answer."""
+    async def _call(
+        self, request: Request, structure: Callable[[Any], T], *, deadline: float | None = None
+    ) -> T:
+        """Send ``request`` (with retries and limits) and structure the answer.
+
+        ``deadline`` (on ``_clock``) ends the call sooner than its own timeout would.
+        """
 
     async def _call_empty(self, request: Request) -> None:
         """Send ``request``; the answer has no body."""

@@ -72,6 +72,11 @@ class AsyncMessages:
         """A message with its current delivery ``status``."""
         return await self._client._call(ep.retrieve_message(message_id), STRUCTURE_MESSAGE)
 
+    async def _poll(self, message_id: str, deadline: float) -> Message:
+        """One poll of :meth:`wait`, over by ``deadline`` whatever the client's timeout."""
+        request = ep.retrieve_message(message_id)
+        return await self._client._call(request, STRUCTURE_MESSAGE, deadline=deadline)
+
     async def wait(
         self,
         message_id: str,
@@ -90,7 +95,7 @@ class AsyncMessages:
             print(message.status)  # delivered, bounced, failed or cancelled
         """
         return await wait_for_status(
-            self.retrieve,
+            self._poll,
             message_id,
             until=until,
             timeout=timeout,

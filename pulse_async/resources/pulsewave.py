@@ -88,6 +88,11 @@ class AsyncPulsewaveMessages:
         request = ep.cancel_pulsewave_message(message_id, idempotency_key=idempotency_key)
         return await self._client._call(request, STRUCTURE_MESSAGE)
 
+    async def _poll(self, message_id: str, deadline: float) -> Message:
+        """One poll of :meth:`wait`, over by ``deadline`` whatever the client's timeout."""
+        request = ep.retrieve_pulsewave_message(message_id)
+        return await self._client._call(request, STRUCTURE_MESSAGE, deadline=deadline)
+
     async def wait(
         self,
         message_id: str,
@@ -103,7 +108,7 @@ class AsyncPulsewaveMessages:
         message reaches a final status outside ``until``.
         """
         return await wait_for_status(
-            self.retrieve,
+            self._poll,
             message_id,
             until=until,
             timeout=timeout,

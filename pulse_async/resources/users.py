@@ -81,5 +81,11 @@ class AsyncUsers:
         return await self._client._call(request, STRUCTURE_USER)
 
     async def delete(self, user_id: str) -> None:
-        """Delete a user, revoking their sessions and keys. Not the last admin."""
+        """Delete a user, revoking their sessions and keys. Not the last admin.
+
+        An unknown id raises ``NotFoundError``, except on a retry: when an
+        earlier attempt of this call failed without a clear answer (a
+        connection reset, a timeout, a 5xx) it may have deleted the user, so a
+        404 on the retry means the user is gone as asked, and the call succeeds.
+        """
         await self._client._call_empty(ep.delete_user(user_id))

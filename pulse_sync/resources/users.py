@@ -76,5 +76,11 @@ class Users(Resource[AsyncPulse]):
         )
 
     def delete(self, user_id: str) -> None:
-        """Delete a user, revoking their sessions and keys. Not the last admin."""
+        """Delete a user, revoking their sessions and keys. Not the last admin.
+
+        An unknown id raises ``NotFoundError``, except on a retry: when an
+        earlier attempt of this call failed without a clear answer (a
+        connection reset, a timeout, a 5xx) it may have deleted the user, so a
+        404 on the retry means the user is gone as asked, and the call succeeds.
+        """
         return run(self._client._async().users.delete(user_id))
