@@ -101,8 +101,13 @@ def sign(options: ClientOptions, aiohttp_version: str) -> dict[str, str]:
     return headers
 
 
+# Built once: json.dumps/json.loads with any non-default option build a new encoder or
+# decoder (and its scanner) on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _stdlib_dumps(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(body).encode()
 
 
 def _orjson() -> Any:
@@ -154,6 +159,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def _load_json(body: bytes) -> Any:
     """Parse a body; ``ValueError`` for anything that is not sane JSON.
 
@@ -167,7 +175,8 @@ def _load_json(body: bytes) -> Any:
         except ValueError:  # orjson.JSONDecodeError: the rare bad answer takes the slow path
             pass
     try:
-        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        # What json.loads does with bytes, on a decoder built once.
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except RecursionError:
         # The C scanner guards its recursion and raises this (not a ValueError) for
         # absurdly nested documents; it is the same failure to us.
