@@ -196,6 +196,8 @@ def report(
         table(rows),
         "",
     ]
+    for title, text in ctx.sections.items():
+        parts += [f"## {title}", "", text, ""]
     for name, output in ctx.outputs.items():
         tail = "\n".join(output.strip().splitlines()[-40:])
         parts += [f"## `benchmarks/{name}.py` (its own output)", "", "```", tail, "```", ""]

@@ -123,6 +123,8 @@ class Context:
     log: Callable[[str], None] = print
     #: The printed output of the other benchmark scripts, by name.
     outputs: dict[str, str] = field(default_factory=dict)
+    #: Extra Markdown sections for RESULTS.md, by title.
+    sections: dict[str, str] = field(default_factory=dict)
     #: When the whole suite's budget runs out (``time.perf_counter()``).
     hard_deadline: float | None = None
     #: Highest server core share seen per server kind (for the notes under the table).
@@ -454,6 +456,67 @@ def fanout(ctx: Context) -> list[Row]:
             rounds=cfg.info_rounds,
         )
         rows += got
+    return rows
+
+
+def profile(ctx: Context) -> list[Row]:
+    """cProfile over one fan-out run each of raw aiohttp, the lean prototype and the SDK."""
+    from benchmarks import _profile
+
+    cfg = ctx.config
+    n, c, warm = min(cfg.fanout_calls, 3000), cfg.fanout_concurrency, ctx.warmup(3000)
+    clients = {
+        "raw aiohttp": "aiohttp",
+        "lean prototype": "lean",
+        "AsyncPulse": "sdk",
+    }
+    groups: dict[str, dict[str, float]] = {}
+    tops: dict[str, list[tuple[str, float]]] = {}
+    rows = []
+    ctx.log("  profile (cProfile), fan-out")
+    with ctx.server("reference") as server, tempfile.TemporaryDirectory() as tmp:
+        for label, client in clients.items():
+            path = str(Path(tmp) / f"{client}.prof")
+            spec = {**_send(client, n, c, warm), "profile": path}
+            run = run_worker(spec, server, ctx.pinning, env=STDLIB_JSON)
+            groups[label] = _profile.per_call(path, run.ops)
+            tops[label] = _profile.top_functions(path, run.ops)
+            rows.append(
+                Row(
+                    f"profile: {n:,} POSTs, concurrency {c}, under cProfile",
+                    label,
+                    f"{sum(groups[label].values()):,.0f} µs",
+                    detail=f"profiled own time per call; unprofiled run CPU/call"
+                    f" {_us(run.cpu_per_op)} ({run.rate:,.0f} req/s)",
+                    server_cpu=run.server_cpu,
+                )
+            )
+    names = sorted(
+        {g for per in groups.values() for g in per}, key=lambda g: -groups["AsyncPulse"].get(g, 0)
+    )
+    lines = [
+        "Own time per call by where the code lives (µs, cProfile-inflated; read the columns"
+        ' against each other). "before" columns: ' + _profile.BEFORE_NOTES,
+        "",
+        "| code in | " + " | ".join(groups) + " | raw aiohttp (before) | AsyncPulse (before) |",
+        "|---|" + "---:|" * (len(groups) + 2),
+    ]
+    for name in names:
+        cells = [f"{groups[label].get(name, 0):,.0f}" for label in groups]
+        before = [f"{_profile.BEFORE[k].get(name, 0):,.0f}" for k in ("raw aiohttp", "AsyncPulse")]
+        lines.append(f"| {name} | " + " | ".join(cells + before) + " |")
+    lines.append(
+        "| **total** | "
+        + " | ".join(f"**{sum(per.values()):,.0f}**" for per in groups.values())
+        + " | "
+        + " | ".join(
+            f"{sum(_profile.BEFORE[k].values()):,.0f}" for k in ("raw aiohttp", "AsyncPulse")
+        )
+        + " |"
+    )
+    lines += ["", "Top functions by own time per call, AsyncPulse:", ""]
+    lines += [f"    {us:7.1f} µs  {name}" for name, us in tops["AsyncPulse"]]
+    ctx.sections["Where the CPU per call goes (profile)"] = "\n".join(lines)
     return rows
 
 
@@ -888,6 +951,7 @@ def _script_section(name: str, text: str) -> Callable[[Context], list[Row]]:
 #: Each workload's rough share of the suite's time (contributed sections default to 5).
 WEIGHTS = {
     "fanout": 30,
+    "profile": 3,
     "sync-seq": 12,
     "sync-threads": 12,
     "pagination": 8,
@@ -900,6 +964,7 @@ WEIGHTS = {
 
 WORKLOADS: dict[str, Callable[[Context], list[Row]]] = {
     "fanout": fanout,
+    "profile": profile,
     "sync-seq": sync_sequential,
     "sync-threads": sync_threads,
     "pagination": pagination,

@@ -123,8 +123,9 @@ class RssPeak:
 class Meter:
     """The timed window: wall time, this process's CPU, memory growth; prints the markers."""
 
-    def __init__(self, memory: str | None) -> None:
+    def __init__(self, memory: str | None, profile: str | None = None) -> None:
         self.memory = memory
+        self.profile = profile
         self.result: dict[str, Any] = {}
 
     def __enter__(self) -> Meter:
@@ -132,6 +133,12 @@ class Meter:
         if self.memory == "tracemalloc":
             tracemalloc.start()
         print("@@start", flush=True)
+        self._profiler = None
+        if self.profile:
+            import cProfile
+
+            self._profiler = cProfile.Profile()
+            self._profiler.enable()
         self._cpu = time.process_time()
         self._t0 = time.perf_counter()
         return self
@@ -139,6 +146,9 @@ class Meter:
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self._t0
         cpu = time.process_time() - self._cpu
+        if self._profiler is not None:
+            self._profiler.disable()
+            self._profiler.dump_stats(self.profile)
         print("@@end", flush=True)
         self.result["elapsed"] = elapsed
         self.result["client_cpu"] = cpu / elapsed if elapsed > 0 else 0.0
@@ -241,7 +251,7 @@ def _runner(loop: str) -> asyncio.Runner:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
-    meter = Meter(spec.get("memory"))
+    meter = Meter(spec.get("memory"), spec.get("profile"))
     if spec["mode"] == "structure":
         ops = _structure_job(spec, meter)
     elif spec["mode"] == "async":
