@@ -209,7 +209,8 @@ def _shrink(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _us(seconds: float) -> str:
-    return f"{seconds * 1e6:,.0f} µs"
+    us = seconds * 1e6
+    return f"{us:,.0f} µs" if us >= 100 else f"{us:.1f} µs"
 
 
 @dataclass(frozen=True)
