@@ -79,13 +79,13 @@ class Config:
     memory_cap: float | None = 30.0
     fanout_calls: int = 5000
     fanout_concurrency: int = 64
-    context_concurrency: tuple[int, ...] = (1, 256)
+    context_concurrency: tuple[int, ...] = (1,)
     sync_seq_calls: int = 2000
     sync_thread_calls: int = 5000
     users: int = 10_000
     listings: int = 3  # full listings of the users per timed run
     structure_repeats: int = 3  # passes over the 10,000 users per structuring run
-    send_many_items: int = 20_000
+    send_many_items: int = 10_000
     send_many_memory_items: int = 100_000
     import_samples: int = 15
     peers: tuple[str, ...] = ("httpx", "stripe", "openai")
