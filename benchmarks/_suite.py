@@ -881,7 +881,7 @@ def _run_script(ctx: Context, name: str, script_args: Sequence[str], timeout: fl
 def other_scripts(ctx: Context) -> list[Row]:
     """The team's other benchmark scripts, run as they are; their printed summaries kept."""
     rows = []
-    for name, script_args in OTHER_SCRIPTS.items():
+    for name, extra in OTHER_SCRIPTS.items():
         if not (ROOT / "benchmarks" / f"{name}.py").exists():
             rows.append(Row("other scripts", f"benchmarks/{name}.py", "n/a", detail="not present"))
         elif ctx.config.smoke:
@@ -889,7 +889,7 @@ def other_scripts(ctx: Context) -> list[Row]:
                 Row("other scripts", f"benchmarks/{name}.py", "skipped", detail="not in smoke mode")
             )
         else:
-            rows.append(_run_script(ctx, name, script_args, timeout=180))
+            rows.append(_run_script(ctx, name, extra, timeout=180))
     return rows
 
 
@@ -899,7 +899,7 @@ def other_scripts(ctx: Context) -> list[Row]:
 _OWN = {"__init__", "__main__", "quota_sharing", "server_throughput", "sync_overhead"}
 
 
-def contributed() -> dict[str, Callable[[Context], list[Row]]]:
+def contributed(folder: Path = ROOT / "benchmarks") -> dict[str, Callable[[Context], list[Row]]]:
     """Optional sections: every other public ``benchmarks/<name>.py``, found at run time.
 
     A module joins ``make bench`` in one of two ways:
@@ -916,7 +916,7 @@ def contributed() -> dict[str, Callable[[Context], list[Row]]]:
     ``python -m benchmarks --only NAME`` runs one of them.
     """
     sections: dict[str, Callable[[Context], list[Row]]] = {}
-    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+    for path in sorted(folder.glob("*.py")):
         name = path.stem
         if name.startswith("_") or name in _OWN:
             continue
@@ -925,6 +925,7 @@ def contributed() -> dict[str, Callable[[Context], list[Row]]]:
             sections[name] = _section(name)
         else:
             sections[name] = _script_section(name, text)
+        sections[name].__doc__ = f"benchmarks/{name}.py"
     return sections
 
 
@@ -937,14 +938,19 @@ def _section(name: str) -> Callable[[Context], list[Row]]:
     return run
 
 
-def _script_section(name: str, text: str) -> Callable[[Context], list[Row]]:
+def script_args(text: str) -> tuple[str, ...]:
+    """A script's ``BENCH_ARGS = (...)``, read from its source (it is not imported)."""
     match = re.search(r"^BENCH_ARGS\s*=\s*(\(.*?\)|\[.*?\])", text, re.MULTILINE | re.DOTALL)
-    script_args = tuple(ast.literal_eval(match[1])) if match else ()
+    return tuple(str(a) for a in ast.literal_eval(match[1])) if match else ()
+
+
+def _script_section(name: str, text: str) -> Callable[[Context], list[Row]]:
+    args = script_args(text)
 
     def run(ctx: Context) -> list[Row]:
         if ctx.config.smoke:
             return [Row(f"benchmarks/{name}.py", "script", "skipped", detail="not in smoke mode")]
-        return [_run_script(ctx, name, script_args, timeout=120)]
+        return [_run_script(ctx, name, args, timeout=120)]
 
     return run
 
