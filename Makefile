@@ -1,4 +1,4 @@
-# pulse-sdk: every target creates .venv and installs what it needs itself.
+# pulse-sdk (distribution pulse-messaging): every target creates .venv and installs what it needs itself.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,12 +7,13 @@ DEMO_STAMP := $(VENV)/.installed-cli
 BENCH_STAMP := $(VENV)/.installed-bench
 COVERAGE_FLOOR := 95
 
-.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server
+.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server check-name
 
 help:
 	@echo "make demo   - run the SDK's main job against an embedded local Pulse server"
 	@echo "make test   - lint, type-check, layer contracts, tests with coverage, benchmark smoke"
 	@echo "make bench  - the full benchmark suite (writes benchmarks/RESULTS.md)"
+	@echo "make check-name - before a release: is our name on PyPI still free, or ours?"
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,7 +35,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/pulse demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check pulse_async pulse_sync tests benchmarks examples
+	$(BIN)/ruff check pulse_async pulse_sync tests benchmarks examples tools
 	$(BIN)/ruff format --check pulse_async pulse_sync
 
 typecheck: $(STAMP)
@@ -57,6 +58,11 @@ test: lint typecheck imports unit
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks
+
+# Before a release: `pulse-sdk` on PyPI turned out to be another vendor's library. This asks the
+# index whether our name (pyproject's [project] name) is free, or published by us.
+check-name: | $(BIN)/python
+	$(BIN)/python tools/check_name.py
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache

@@ -29,7 +29,7 @@ from benchmarks._suite import WORKLOADS, Config, Context, Row
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 LIBRARIES = (
-    "pulse-sdk",
+    "pulse-messaging",
     "aiohttp",
     "cattrs",
     "httpx",

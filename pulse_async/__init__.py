@@ -25,6 +25,7 @@ from pulse_async.errors import (
     APIError,
     APITimeoutError,
     AuthenticationError,
+    ClientMisuseError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
@@ -32,6 +33,7 @@ from pulse_async.errors import (
     RateLimitError,
     ServerError,
     ValidationError,
+    WebhookVerificationError,
 )
 from pulse_async.models import (
     FINAL_STATUSES,
@@ -48,11 +50,18 @@ from pulse_async.models import (
 
 if TYPE_CHECKING:
     from pulse_async._batch import Batch
-    from pulse_async._client import AsyncPulse, AsyncPulsewave, ClientStats, RetryEvent
+    from pulse_async._client import (
+        AsyncClient,
+        AsyncPulse,
+        AsyncPulsewave,
+        ClientStats,
+        RetryEvent,
+    )
     from pulse_async._core._options import ClientOptions, Timeout
     from pulse_async._limiter import LocalRateLimiter, RateLimiter
     from pulse_async._pager import AsyncPageIterator, AsyncPager
     from pulse_async._redis_limiter import RedisRateLimiter
+    from pulse_async._transport import ConnectorFactory
     from pulse_async.resources.messages import SendParams
     from pulse_async.resources.pulsewave import CreateParams
 
@@ -61,6 +70,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AsyncClient",
     "AsyncPageIterator",
     "AsyncPager",
     "AsyncPulse",
@@ -68,9 +78,11 @@ __all__ = [
     "AuthenticationError",
     "Batch",
     "Channel",
+    "ClientMisuseError",
     "ClientOptions",
     "ClientStats",
     "ConflictError",
+    "ConnectorFactory",
     "CreateParams",
     "LocalRateLimiter",
     "Message",
@@ -92,10 +104,12 @@ __all__ = [
     "User",
     "UserStatus",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
 ]
 
 _LAZY: dict[str, str] = {
+    "AsyncClient": "pulse_async._client",
     "AsyncPageIterator": "pulse_async._pager",
     "AsyncPager": "pulse_async._pager",
     "AsyncPulse": "pulse_async._client",
@@ -103,6 +117,7 @@ _LAZY: dict[str, str] = {
     "Batch": "pulse_async._batch",
     "ClientOptions": "pulse_async._core._options",
     "ClientStats": "pulse_async._client",
+    "ConnectorFactory": "pulse_async._transport",
     "CreateParams": "pulse_async.resources.pulsewave",
     "LocalRateLimiter": "pulse_async._limiter",
     "RateLimiter": "pulse_async._limiter",

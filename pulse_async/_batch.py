@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import sys
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -250,9 +251,21 @@ class Batch(Generic[R]):
 
 
 def _progress_bar(total: int | None, description: str) -> Any:
+    """A tqdm bar: a widget in a Jupyter kernel that has ipywidgets, a text bar elsewhere.
+
+    Not ``tqdm.auto``: in a kernel without ipywidgets it emits a ``TqdmWarning``
+    ("IProgress not found") and falls back anyway; a plain text bar renders
+    cleanly in a notebook's output.
+    """
     try:
-        from tqdm.auto import tqdm
+        from tqdm.std import tqdm
     except ImportError:
-        log.warning("progress=True needs tqdm: pip install 'pulse-sdk[progress]'")
+        log.warning("progress=True needs tqdm: pip install 'pulse-messaging[progress]'")
         return None
-    return tqdm(total=total, desc=description, unit="msg")
+    bar: Any = tqdm
+    if "ipykernel.zmqshell" in sys.modules:  # tqdm's own test for a Jupyter kernel
+        from tqdm import notebook
+
+        if notebook.IProgress is not None:  # ipywidgets is installed
+            bar = notebook.tqdm
+    return bar(total=total, desc=description, unit="msg")

@@ -2,7 +2,7 @@
 
 Life of a call
 --------------
-:meth:`_Client._run` follows these steps in this order:
+:meth:`AsyncClient._run` follows these steps in this order:
 
 1. **Build.** A resource method validates its arguments and builds a
    :class:`~pulse_async._core._http.Request`; a POST gets its Idempotency-Key
@@ -46,7 +46,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
+from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar, cast
 
 import attrs
 
@@ -57,7 +57,9 @@ from pulse_async._core._options import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     PULSE_BASE_URL,
+    PULSE_KEY_VARIABLES,
     PULSEWAVE_BASE_URL,
+    PULSEWAVE_KEY_VARIABLES,
     ClientOptions,
     Timeout,
     check_max_retries,
@@ -73,7 +75,7 @@ from pulse_async._core._retry import (
 )
 from pulse_async._core._retry_after import parse_rate_limit_headers
 from pulse_async._limiter import RateLimiter, make_limiter
-from pulse_async._transport import RawResponse, Transport
+from pulse_async._transport import ConnectorFactory, RawResponse, Transport
 from pulse_async.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -84,7 +86,7 @@ from pulse_async.errors import (
 )
 from pulse_async.resources import AsyncMessages, AsyncPulsewaveMessages, AsyncThreads, AsyncUsers
 
-__all__ = ["AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent", "Sender"]
+__all__ = ["AsyncClient", "AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent", "Sender"]
 
 T = TypeVar("T")
 log = logging.getLogger("pulse_async")
@@ -189,9 +191,16 @@ class _Runtime:
         self.stats = ClientStats()
 
 
-class _Client:
+class AsyncClient:
+    """What :class:`AsyncPulse` and :class:`AsyncPulsewave` share: options, connections, calls.
+
+    Not made directly; annotate with it to accept either client. It is public so that type
+    checkers name it (not a private class) in their messages.
+    """
+
     _default_base_url: ClassVar[str]
     _env_base_url: ClassVar[tuple[str, ...]] = ("PULSE_BASE_URL",)
+    _env_api_key: ClassVar[tuple[str, ...]] = PULSE_KEY_VARIABLES
 
     def __init__(
         self,
@@ -207,6 +216,8 @@ class _Client:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         verify_ssl: bool = True,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | Literal[False] | None = None,
+        connector_factory: ConnectorFactory | None = None,
         _clock: Callable[[], float] = time.monotonic,
         _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         _rng: random.Random | None = None,
@@ -218,12 +229,15 @@ class _Client:
             base_url=base_url,
             default_base_url=self._default_base_url,
             env_base_url=self._env_base_url,
+            env_api_key=self._env_api_key,
             timeout=timeout,
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
             max_connections=max_connections,
             verify_ssl=verify_ssl,
             default_headers=default_headers,
+            proxy=proxy,
+            connector_factory=connector_factory,
         )
         self._clock = _clock
         self._sleep = _sleep
@@ -447,19 +461,27 @@ class _Client:
         now = self._clock()
         held = 0.0
         try:
-            if rt.paused_until > now:
-                if rt.paused_until >= call.deadline and not queued:
-                    raise APITimeoutError("the server's Retry-After runs past the call's deadline")
-                # Spread the wake-up, so the calls held back do not all fire at once.
-                wake = rt.paused_until + self._rng.random() * rt.pause_spread
-                if not queued and wake > call.deadline:
-                    wake = call.deadline
-                await self._sleep(wake - now)
-                held += wake - now
+            while True:
+                paused_until = rt.paused_until
+                if paused_until > now:
+                    if paused_until >= call.deadline and not queued:
+                        raise APITimeoutError(
+                            "the server's Retry-After runs past the call's deadline"
+                        )
+                    # Spread the wake-up, so the calls held back do not all fire at once.
+                    wake = paused_until + self._rng.random() * rt.pause_spread
+                    if not queued and wake > call.deadline:
+                        wake = call.deadline
+                    await self._sleep(wake - now)
+                    held += wake - now
+                if rt.limiter is not None:
+                    max_wait = math.inf if queued else call.deadline - self._clock()
+                    held += await rt.limiter.acquire(max_wait) or 0.0
                 now = self._clock()
-            if rt.limiter is not None:
-                max_wait = math.inf if queued else call.deadline - now
-                held += await rt.limiter.acquire(max_wait) or 0.0
+                if rt.paused_until == paused_until or rt.paused_until <= now:
+                    break
+                # A 429 came back while this call waited: its pause comes first, and the
+                # limiter (paused too) books a new slot after it.
         except PulseError as exc:
             if exc.idempotency_key is None:
                 exc.idempotency_key = call.idempotency_key
@@ -499,7 +521,7 @@ class _Client:
             await self._rt.limiter.pause(info.reset)
 
 
-class AsyncPulse(_Client):
+class AsyncPulse(AsyncClient):
     """The Pulse v2 (workspace) API: users, messages to members, threads.
 
     Example::
@@ -533,7 +555,7 @@ class AsyncPulse(_Client):
         self.threads = AsyncThreads(self)
 
 
-class AsyncPulsewave(_Client):
+class AsyncPulsewave(AsyncClient):
     """The Pulsewave v1 (delivery) API: one message on one channel.
 
     Example::
@@ -550,6 +572,7 @@ class AsyncPulsewave(_Client):
 
     _default_base_url = PULSEWAVE_BASE_URL
     _env_base_url = ("PULSEWAVE_BASE_URL", "PULSE_BASE_URL")
+    _env_api_key = PULSEWAVE_KEY_VARIABLES
 
     messages: AsyncPulsewaveMessages
 

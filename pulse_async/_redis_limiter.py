@@ -19,7 +19,7 @@ then start a fresh one. While they rejoin one by one, within ``probe_interval``,
 those still on their fallback send on top of the shared rate: the one moment
 the plan can be overshot, by at most the fallback shares, for a few seconds.)
 
-``redis`` (redis-py, ``pip install 'pulse-sdk[redis]'``) is imported when a
+``redis`` (redis-py, ``pip install 'pulse-messaging[redis]'``) is imported when a
 limiter is created, not when this module is.
 """
 
@@ -27,24 +27,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pulse_async._core._ratelimit import GCRABucket, per_minute_from
+from pulse_async._core._ratelimit import GCRABucket, micros, pause_jitter, per_minute_from
 from pulse_async._core._redis_gcra import (
     KEY_PREFIX,
     PAUSE_SCRIPT,
+    RELEASE_SCRIPT,
     RESERVE_SCRIPT,
     bucket_key,
-    interval_micros,
-    micros,
     redact_url,
 )
 from pulse_async._limiter import LocalRateLimiter
-from pulse_async.errors import APITimeoutError, ValidationError
+from pulse_async.errors import APITimeoutError, ClientMisuseError, ValidationError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -61,8 +61,14 @@ DEFAULT_FALLBACK_SHARE = 1 / 8
 DEFAULT_PROBE_INTERVAL = 3.0
 #: Connect and read timeout of every Redis call: a dead Redis costs a call this much, once.
 DEFAULT_SOCKET_TIMEOUT = 0.5
-#: Redis calls one process has in flight at once (the rest queue, in order).
+#: Redis calls one process has in flight at once (the rest queue, in order, each no longer
+#: than its caller's ``max_wait``).
 _MAX_IN_FLIGHT = 8
+
+
+class _OutOfTime(Exception):
+    """The caller's ``max_wait`` ran out before Redis answered (internal)."""
+
 
 #: Clients this process may neither use nor close: those a forked child inherited (they
 #: share sockets, and the parent loop's epoll instance, with the parent: closing them, or
@@ -78,7 +84,7 @@ def _import_redis() -> Any:
         import redis.backoff
     except ImportError:
         raise ImportError(
-            "RedisRateLimiter needs redis-py: pip install 'pulse-sdk[redis]'"
+            "RedisRateLimiter needs redis-py: pip install 'pulse-messaging[redis]'"
         ) from None
     return redis
 
@@ -165,7 +171,7 @@ class RedisRateLimiter:
         self._key = bucket_key(name, key_prefix)
         self._per_minute = rate
         self._burst = burst
-        self._interval = interval_micros(bucket.interval)
+        self._interval = bucket.interval_us
         self._fallback_share = fallback_share
         self._probe_interval = probe_interval
         self._socket_timeout = socket_timeout
@@ -183,9 +189,10 @@ class RedisRateLimiter:
         self._pid = os.getpid()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis: Redis | None = None
-        self._reserve: AsyncScript | None = None
-        self._pause: AsyncScript | None = None
+        self._scripts: dict[str, AsyncScript] = {}
         self._gate: asyncio.Semaphore | None = None
+        #: Slots given back after their caller was cancelled (background, awaited by aclose).
+        self._releases: set[asyncio.Task[None]] = set()
         self._fallback = LocalRateLimiter(
             self._per_minute * self._fallback_share,
             burst=self._burst,
@@ -232,18 +239,33 @@ class RedisRateLimiter:
         """Book the next shared slot and wait for it; the seconds waited.
 
         :class:`~pulse_async.APITimeoutError` if the slot is more than
-        ``max_wait`` seconds away (nothing is booked then). While Redis is
-        unreachable, the local fallback limit applies instead.
+        ``max_wait`` seconds away (nothing is booked then). Every wait here —
+        for one of the process's eight Redis calls in flight, for Redis's
+        answer, for the slot — counts against ``max_wait``: if Redis has not
+        answered when it runs out, the local fallback decides with the time
+        left (a free local slot, or a refusal). While Redis is unreachable,
+        the local fallback limit applies. A caller cancelled while it waits
+        for its booked slot gives it back, unless a later caller has already
+        booked after it (the bucket keeps no holes). Slots are booked ahead, in
+        Redis, so that processes are served in the order they asked: a slot
+        whose answer never reached its caller (cut off by ``max_wait``
+        mid-call) stays spent.
         """
         if not self._use_redis():
             return await self._fallback.acquire(max_wait)
+        start = self._clock()
+
+        def arguments() -> list[int]:
+            left = max_wait - (self._clock() - start)
+            return [self._interval, self._burst, micros(left)]
+
         try:
-            booked, wait_us = await self._eval(
-                self._reserve_script(), [self._interval, self._burst, micros(max_wait)]
-            )
+            booked, wait_us, tat = await self._eval(RESERVE_SCRIPT, arguments, budget=max_wait)
+        except _OutOfTime:
+            return await self._fallback.acquire(max_wait - (self._clock() - start))
         except self._errors as exc:
             self._on_unreachable(exc)
-            return await self._fallback.acquire(max_wait)
+            return await self._fallback.acquire(max_wait - (self._clock() - start))
         self._on_reachable()
         wait = wait_us / 1_000_000
         if not booked:
@@ -251,17 +273,26 @@ class RedisRateLimiter:
                 f"the shared rate limiter's next slot is {wait:.1f}s away, past the call's deadline"
             )
         if wait > 0:
-            await self._sleep(wait)
+            try:
+                await self._sleep(wait)
+            except asyncio.CancelledError:
+                self._give_back(tat)
+                raise
             return wait
         return 0.0
 
     async def pause(self, seconds: float) -> None:
-        """No process books a slot before ``seconds`` from now (the server asked us to wait)."""
-        await self._fallback.pause(seconds)
+        """No process books a slot before ``seconds`` from now (the server asked us to wait).
+
+        The pause ends a little late, at random (up to 10 %, at most 1 s), so that the
+        processes it holds back do not all come back at one instant.
+        """
+        seconds = pause_jitter(seconds)
+        self._fallback._hold(seconds)
         if not self._use_redis():
             return
         try:
-            await self._eval(self._pause_script(), [micros(seconds), self._interval, self._burst])
+            await self._eval(PAUSE_SCRIPT, lambda: [micros(seconds), self._interval, self._burst])
         except self._errors as exc:
             self._on_unreachable(exc)
             return
@@ -272,7 +303,10 @@ class RedisRateLimiter:
         client = self._redis
         if client is None or self._pid != os.getpid():
             return
-        self._redis = self._reserve = self._pause = None
+        if self._releases:
+            await asyncio.gather(*self._releases, return_exceptions=True)
+        self._redis = None
+        self._scripts = {}
         self._gate = None
         self._loop = None
         await client.aclose(close_connection_pool=True)
@@ -289,15 +323,18 @@ class RedisRateLimiter:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None and not self._loop.is_closed():
-                raise RuntimeError(
-                    "this RedisRateLimiter is in use on another event loop; "
-                    "create one limiter per event loop"
+                # A misuse, not an outage: in the error tree, and never retried.
+                raise ClientMisuseError(
+                    "this RedisRateLimiter is in use on another event loop, which is still "
+                    "open; create one limiter per event loop"
                 )
             if self._redis is not None:
                 # Its connections belong to a closed loop: unusable, and closing them there
                 # is no longer possible.
                 _INHERITED.append(self._redis)
-                self._redis = self._reserve = self._pause = None
+                self._redis = None
+                self._scripts = {}
+                self._releases = set()
             self._loop = loop
             self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
         if not self._degraded:
@@ -322,27 +359,49 @@ class RedisRateLimiter:
             )
         return self._redis
 
-    def _reserve_script(self) -> AsyncScript:
-        if self._reserve is None:
-            self._reserve = self._client().register_script(RESERVE_SCRIPT)
-        return self._reserve
+    def _script(self, text: str) -> AsyncScript:
+        script = self._scripts.get(text)
+        if script is None:
+            script = self._scripts[text] = self._client().register_script(text)
+        return script
 
-    def _pause_script(self) -> AsyncScript:
-        if self._pause is None:
-            self._pause = self._client().register_script(PAUSE_SCRIPT)
-        return self._pause
+    async def _eval(
+        self, text: str, arguments: Callable[[], list[int]], *, budget: float = math.inf
+    ) -> list[int]:
+        """Run one of the scripts on this limiter's key: its reply, as integers.
 
-    async def _eval(self, script: AsyncScript, args: list[int]) -> tuple[int, int]:
-        """Run one of the scripts on this limiter's key: its reply as two integers."""
+        Bounded by ``budget`` (the caller's ``max_wait``, :class:`_OutOfTime` when it runs
+        out) and, even when a socket timeout is not (DNS, a TLS handshake), by four socket
+        timeouts (:class:`TimeoutError`: Redis is unreachable). The arguments are computed
+        once a place among the calls in flight is free, with the time left then.
+        """
         gate = self._gate
         assert gate is not None
-        async with gate:
-            # Bounded even if a socket timeout is not (DNS, a TLS handshake): never hang.
-            async with asyncio.timeout(self._socket_timeout * 4):
-                reply = await script(keys=[self._key], args=args)
-        if isinstance(reply, list):
-            return int(reply[0]), int(reply[1])
-        return int(reply), 0
+        script = self._script(text)
+        outage = self._socket_timeout * 4
+        bound = min(max(budget, 0.0), outage)
+        try:
+            async with asyncio.timeout(bound), gate:
+                reply = await script(keys=[self._key], args=arguments())
+        except TimeoutError:
+            if bound < outage:
+                raise _OutOfTime from None
+            raise
+        return [int(value) for value in reply]
+
+    def _give_back(self, tat: int) -> None:
+        """Release a booked slot its caller did not take, in the background (best effort)."""
+        if self._pid != os.getpid() or self._loop is None or self._loop.is_closed():
+            return
+        task = self._loop.create_task(self._release(tat))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _release(self, tat: int) -> None:
+        try:
+            await self._eval(RELEASE_SCRIPT, lambda: [self._interval, tat])
+        except self._errors as exc:
+            log.debug("%r: could not give a slot back (%s)", self, self._describe(exc))
 
     # --- falling back and rejoining ---------------------------------------------------------
 

@@ -9,6 +9,17 @@ object: its repr carries the request headers, and so the API key.
 
 Retries and rate limiting wrap :meth:`Transport.send` in the client; nothing
 here retries.
+
+Proxies: the session keeps ``trust_env=False`` (aiohttp would otherwise read the proxy
+variables *and* ``~/.netrc``, whose credentials must never reach our requests). The proxy
+resolved by :mod:`pulse_async._core._proxy` goes on each request as ``proxy=``; its
+credentials travel as ``Proxy-Authorization`` — on the CONNECT of an ``https://`` API, or on
+the request itself (which only the proxy reads) for a plain ``http://`` loopback API.
+
+``connector_factory`` (the escape hatch: a custom TLS context, client certificates, a
+resolver, a Unix socket) is called here, inside the loop that first uses the client, each
+time a session is made (again in a forked child); the session owns and closes what it
+returns.
 """
 
 from __future__ import annotations
@@ -16,15 +27,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import aiohttp
 
-from pulse_async._core._http import Request, encode_json, sign
+from pulse_async._core._http import Request, encode_json, redacted, sign
 from pulse_async._core._options import ClientOptions, Timeout
-from pulse_async.errors import APIConnectionError, APITimeoutError
+from pulse_async.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientMisuseError,
+    ValidationError,
+)
 
-__all__ = ["RawResponse", "Transport"]
+__all__ = ["ConnectorFactory", "RawResponse", "Transport"]
+
+#: What ``connector_factory=`` takes: called with no argument, inside the running loop.
+ConnectorFactory = Callable[[], aiohttp.BaseConnector]
 
 log = logging.getLogger("pulse_async.transport")
 
@@ -55,6 +75,17 @@ class Transport:
         self._options = options
         self._base_url = options.base_url
         self._headers = sign(options, aiohttp.__version__)
+        #: ``proxy=`` and ``proxy_headers=`` for every request (empty without a proxy).
+        self._proxy_args: dict[str, Any] = {}
+        proxy = options.proxy
+        if proxy is not None:
+            self._proxy_args["proxy"] = proxy.url
+            if proxy.authorization is not None:
+                credential = redacted(proxy.authorization)
+                if self._base_url.startswith("https:"):
+                    self._proxy_args["proxy_headers"] = {"Proxy-Authorization": credential}
+                else:
+                    self._headers["Proxy-Authorization"] = credential
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -79,15 +110,26 @@ class Transport:
         """Whether :meth:`aclose` was called."""
         return self._closed
 
-    def _new_session(self) -> aiohttp.ClientSession:
+    def _new_connector(self) -> aiohttp.BaseConnector:
+        factory = self._options.connector_factory
+        if factory is not None:
+            connector = factory()
+            if not isinstance(connector, aiohttp.BaseConnector):
+                raise ValidationError(
+                    f"must return an aiohttp connector, got {type(connector).__name__}",
+                    field="connector_factory",
+                )
+            return connector
         ssl_arg: ssl.SSLContext | bool = bool(self._options.verify_ssl)
-        connector = aiohttp.TCPConnector(
+        return aiohttp.TCPConnector(
             limit=self._options.max_connections,
             ssl=ssl_arg,
             enable_cleanup_closed=False,
         )
+
+    def _new_session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
-            connector=connector,
+            connector=self._new_connector(),
             timeout=self._timeout,
             auto_decompress=True,
             trust_env=False,
@@ -96,7 +138,7 @@ class Transport:
 
     def _session_for_loop(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise APIConnectionError("the client is closed", retryable=False)
+            raise ClientMisuseError("the client is closed; create a new one")
         session = self._session
         if session is None:
             self._loop = asyncio.get_running_loop()
@@ -106,10 +148,9 @@ class Transport:
             # the server (a DELETE resent after a commit then reads 404). Resends are ours.
             session._retry_connection = False
         elif self._loop is not asyncio.get_running_loop():
-            raise APIConnectionError(
-                "this client was first used on another event loop; create one client per loop"
-                " (pulse_sync does this for you)",
-                retryable=False,
+            raise ClientMisuseError(
+                "this client was first used on another event loop (one client per loop: create"
+                " it inside the coroutine asyncio.run() runs; pulse_sync does this for you)"
             )
         return session
 
@@ -156,6 +197,7 @@ class Transport:
                 headers=headers,
                 allow_redirects=False,
                 timeout=client_timeout,
+                **self._proxy_args,
             ) as response:
                 body = await self._read(response)
                 return RawResponse(response.status, response.headers, body)

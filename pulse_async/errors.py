@@ -14,12 +14,19 @@ Every failure a call can end in is one of these; no third-party exception
     │   └── ServerError           5xx
     ├── ValidationError           400 from the server, or raised before sending
     │                             (.field; also a ValueError)
-    └── APIConnectionError        nothing usable came back (network failure, bad body)
-        └── APITimeoutError
+    ├── ClientMisuseError         the client was used where it cannot work: on a second
+    │                             event loop, or after close (also a RuntimeError; never
+    │                             retried, nothing was sent)
+    ├── APIConnectionError        nothing usable came back (network failure, bad body)
+    │   └── APITimeoutError
+    └── WebhookVerificationError  a webhook delivery that must not be trusted (.reason)
 
 Every error carries ``.idempotency_key``: the key the failed call sent (or
 ``None`` for calls that send none), so the caller can re-send the same
-operation later without risking a duplicate.
+operation later without risking a duplicate. Every error also carries
+``.request_id``: the server's id for the request (``X-Request-Id`` or the
+error body's ``request_id``), or ``None`` when no response came back — so
+``log(error.request_id)`` works in any ``except PulseError``.
 
 A server-side 400 is a :class:`ValidationError` *and* carries the HTTP
 attributes (``.status``, ``.code``, ``.request_id``…); a client-side one has
@@ -40,6 +47,7 @@ __all__ = [
     "APIError",
     "APITimeoutError",
     "AuthenticationError",
+    "ClientMisuseError",
     "ConflictError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -47,6 +55,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "ValidationError",
+    "WebhookVerificationError",
 ]
 
 
@@ -54,11 +63,20 @@ class PulseError(Exception):
     """Base class of every error raised by pulse-sdk."""
 
     idempotency_key: str | None = None
+    #: The server's id for the request; ``None`` when no response came back.
+    request_id: str | None = None
 
-    def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.idempotency_key = idempotency_key
+        self.request_id = request_id
 
     def __str__(self) -> str:
         return self.message
@@ -218,6 +236,20 @@ class ValidationError(_HTTPDetails, PulseError, ValueError):
         return self._describe(self.message)
 
 
+class ClientMisuseError(PulseError, RuntimeError):
+    """The client was used in a way that cannot work; asking again will not help.
+
+    - An ``AsyncPulse`` is bound to the event loop of its first request: using it on another
+      loop — typically a client created once and used in two ``asyncio.run()`` calls — raises
+      this. Create the client inside the coroutine that ``asyncio.run()`` runs (``async with
+      AsyncPulse() as pulse:``), one per loop; ``pulse_sync`` does this for you.
+    - A closed client raises it on every call.
+
+    Nothing was sent. It is deliberately *not* an :class:`APIConnectionError`: code that
+    retries network errors must not retry this forever.
+    """
+
+
 class APIConnectionError(PulseError):
     """No usable answer came back: the connection failed, broke, or the body was unusable.
 
@@ -234,8 +266,9 @@ class APIConnectionError(PulseError):
         *,
         retryable: bool = True,
         idempotency_key: str | None = None,
+        request_id: str | None = None,
     ) -> None:
-        super().__init__(message, idempotency_key=idempotency_key)
+        super().__init__(message, idempotency_key=idempotency_key, request_id=request_id)
         self.retryable = retryable
 
 
@@ -246,3 +279,20 @@ class APITimeoutError(APIConnectionError):
         self, message: str = "request timed out", *, idempotency_key: str | None = None
     ) -> None:
         super().__init__(message, idempotency_key=idempotency_key)
+
+
+class WebhookVerificationError(PulseError):
+    """A webhook delivery that must not be trusted; ``reason`` says why (a short code).
+
+    Raised by :meth:`pulse_async.webhooks.Webhook.verify`. The reasons are listed in
+    :data:`pulse_async.webhooks.REFUSAL_REASONS`; the message never quotes a secret.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "untrusted", request_id: str | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.message} (reason={self.reason})"

@@ -33,9 +33,11 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         Channel,
+        ClientMisuseError,
         ClientOptions,
         ClientStats,
         ConflictError,
+        CreateParams,
         LocalRateLimiter,
         Message,
         MessageReceipt,
@@ -49,15 +51,17 @@ if TYPE_CHECKING:
         RedisRateLimiter,
         RetryEvent,
         Role,
+        SendParams,
         ServerError,
         Thread,
         Timeout,
         User,
         UserStatus,
         ValidationError,
+        WebhookVerificationError,
         __version__,
     )
-    from pulse_sync._client import Pulse, Pulsewave
+    from pulse_sync._client import Client, Pulse, Pulsewave
     from pulse_sync._loop import LoopThreadError
     from pulse_sync._pager import Pager
 
@@ -68,9 +72,12 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "Channel",
+    "Client",
+    "ClientMisuseError",
     "ClientOptions",
     "ClientStats",
     "ConflictError",
+    "CreateParams",
     "LocalRateLimiter",
     "LoopThreadError",
     "Message",
@@ -88,17 +95,20 @@ __all__ = [
     "RedisRateLimiter",
     "RetryEvent",
     "Role",
+    "SendParams",
     "ServerError",
     "Thread",
     "Timeout",
     "User",
     "UserStatus",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
 ]
 
 #: Where each name lives; every name not listed here comes from :mod:`pulse_async`.
 _HOMES: dict[str, str] = {
+    "Client": "pulse_sync._client",
     "LoopThreadError": "pulse_sync._loop",
     "Pager": "pulse_sync._pager",
     "Pulse": "pulse_sync._client",
@@ -115,4 +125,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # The public names only: not this module's own imports and helpers.
+    return sorted(__all__)

@@ -11,7 +11,7 @@ import functools
 import os
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, Self, TypeVar
 
 from pulse_async import (
     AsyncPulse,
@@ -22,10 +22,19 @@ from pulse_async import (
     RetryEvent,
     Timeout,
 )
-from pulse_sync._loop import Binding, close_at_exit
+from pulse_async.constants import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+)
+from pulse_sync._loop import Binding
+
+if TYPE_CHECKING:
+    from pulse_async import ConnectorFactory
 from pulse_sync.resources import Messages, PulsewaveMessages, Threads, Users
 
-__all__ = ["Pulse", "Pulsewave"]
+__all__ = ["Client", "Pulse", "Pulsewave"]
 
 A = TypeVar("A", AsyncPulse, AsyncPulsewave)
 
@@ -34,8 +43,13 @@ def _same(client: A) -> A:
     return client
 
 
-class _Client(Generic[A]):
-    """What both sync clients share: the binding, ``with_options`` copies, closing."""
+class Client(Generic[A]):
+    """What :class:`Pulse` and :class:`Pulsewave` share: the binding, ``with_options`` copies,
+    closing.
+
+    Not made directly; annotate with it to accept either client. It is public so that type
+    checkers name it (not a private class) in their messages.
+    """
 
     _binding: Binding[A]
     _derive: Callable[[A], A]
@@ -43,22 +57,24 @@ class _Client(Generic[A]):
     _pid: int
     _client: A
 
-    # The defaults are AsyncPulse's, spelled out so that they show in signatures and IDEs
-    # (pulse_sync may not import pulse_async's core; test_sync_surface checks they agree).
+    # The defaults are AsyncPulse's, from their one home (pulse_async.constants), so that
+    # they show in signatures and IDEs; test_sync_surface checks they agree.
     def __init__(
         self,
         api_key: str | None = None,
         *,
         base_url: str | None = None,
         timeout: Timeout | float | None = None,
-        max_retries: int = 2,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         rate_limit: RateLimiter | str | float | None = None,
-        max_retry_after: float = 60.0,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         on_retry: Callable[[RetryEvent], object] | None = None,
-        max_response_bytes: int = 10 * 1024 * 1024,
-        max_connections: int = 100,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         verify_ssl: bool = True,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | Literal[False] | None = None,
+        connector_factory: ConnectorFactory | None = None,
     ) -> None:
         factory = functools.partial(
             self._async_type(),
@@ -73,12 +89,12 @@ class _Client(Generic[A]):
             max_connections=max_connections,
             verify_ssl=verify_ssl,
             default_headers=default_headers,
+            proxy=proxy,
+            connector_factory=connector_factory,
         )
+        # The binding hands the client's rate limiter (perhaps the caller's, shared) to the
+        # exit hook of the process that uses it: closing this client leaves it open.
         self._setup(Binding(factory), _same, owner=True)
-        if (limiter := self._client.rate_limiter) is not None:
-            # A limiter may be the caller's and shared: closing this client leaves it open,
-            # and the exit hook closes it on the loop its connections belong to.
-            close_at_exit(limiter)
 
     @staticmethod
     def _async_type() -> Callable[..., A]:
@@ -162,7 +178,7 @@ class _Client(Generic[A]):
             self._binding.close()
 
 
-class Pulse(_Client[AsyncPulse]):
+class Pulse(Client[AsyncPulse]):
     """The Pulse v2 (workspace) API: users, messages to members, threads.
 
     Example::
@@ -198,7 +214,7 @@ class Pulse(_Client[AsyncPulse]):
         self.threads = Threads(self)
 
 
-class Pulsewave(_Client[AsyncPulsewave]):
+class Pulsewave(Client[AsyncPulsewave]):
     """The Pulsewave v1 (delivery) API: one message on one channel.
 
     Example::

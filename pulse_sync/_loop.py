@@ -7,33 +7,45 @@ coroutine to a private loop running in a daemon thread named
 ``pulse-sync-loop`` and waits on a lock for the answer. The caller's thread
 never runs, enters or patches an event loop.
 
-Mechanics, all here and stdlib only:
+Mechanics, all here and stdlib only (but for ``APITimeoutError``, loaded when raised):
 
 - **Lazy start.** No thread at import; the first call starts it, under a lock.
 - **One crossing per call.** :func:`run` queues one callback with
-  ``call_soon_threadsafe`` and blocks on a plain lock that the coroutine's
-  wrapper releases when it ends: no thread or executor per call, no lock taken
-  on the way in beyond the start-up check.
+  ``call_soon_threadsafe`` and blocks on a plain lock released when the
+  coroutine ends: no thread or executor per call, no lock taken on the way in
+  beyond the start-up check. A task cancelled before its first step never runs
+  its coroutine (not even a ``finally``); its done callback, which runs however
+  early the task ends, releases the lock then.
+- **Bounded by the call's deadline.** The caller waits at most the call's own
+  deadline plus :data:`HANDOFF_GRACE`, whatever the loop is doing; then the call
+  is cancelled on the loop (never started, if the loop had not picked it up)
+  and the caller gets ``APITimeoutError``.
 - **No deadlock.** Called on the loop thread itself (from a callback such as
   ``on_retry``), :func:`run` raises :class:`LoopThreadError` at once instead of
   waiting for a loop that is busy waiting for it.
 - **Ctrl-C.** Waiting on a lock is interruptible on the main thread. On
   ``KeyboardInterrupt`` the task is cancelled on the loop (aiohttp drops the
-  connection of a request it did not finish), we wait a moment for the
-  cancellation to land, then re-raise in the caller.
+  connection of a request it did not finish), we wait for the cancellation to
+  land (at most a grace period, if the loop is stuck), then re-raise in the caller.
 - **BaseExceptions stay in their call.** ``SystemExit`` or ``KeyboardInterrupt``
   raised inside a coroutine is handed to the caller, never raised into the loop
   (asyncio would let it stop ``run_forever`` and with it the thread).
-- **Fork.** ``os.register_at_fork`` forgets the parent's loop in the child: the
-  first call there starts a fresh thread and loop. What the parent's loop and
-  clients hold (an epoll instance and sockets now shared with the parent) is
-  kept alive, untouched, for the life of the child: closing or even freeing
-  them would unregister the parent's sockets from the epoll instance both
-  processes share.
-- **Exit.** An ``atexit`` hook closes every client still open, cancels what is
-  left, stops the loop and closes it, each step bounded by a timeout, so
-  neither a hang nor an "Unclosed client session" / "Task was destroyed"
-  warning comes out of interpreter shutdown.
+- **One owner per process.** :class:`_Owner` holds the loop, its thread, the
+  open clients and the rate limiters to close at exit.
+- **Fork.** ``os.register_at_fork``: just before a fork the loop thread (and
+  the loop's executor threads) stop, so the process forks with one thread;
+  calls in flight pause with the loop. After it, in the parent, a new thread
+  runs the same loop. In the child a new, empty owner takes over: the first
+  call there starts a fresh thread and loop. What the parent's owner holds (an
+  epoll instance and sockets now shared with the parent) is kept alive,
+  untouched, for the life of the child: closing or even freeing them would
+  unregister the parent's sockets from the epoll instance both processes
+  share.
+- **Exit.** An ``atexit`` hook closes every client and rate limiter of this
+  process's owner still open, cancels what is left, stops the loop and closes
+  it, each step bounded by a timeout, so neither a hang nor an "Unclosed
+  client session" / "Task was destroyed" warning comes out of interpreter
+  shutdown.
 - **uvloop** runs the loop when installed, unless ``PULSE_SYNC_UVLOOP=0``
   (read when the thread starts, so set it before the first call).
 """
@@ -46,9 +58,11 @@ import contextlib
 import logging
 import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = [
@@ -65,11 +79,20 @@ log = logging.getLogger("pulse_sync")
 
 #: The name of the loop thread, as shown by ``threading.enumerate()`` and debuggers.
 THREAD_NAME = "pulse-sync-loop"
+_EXECUTOR_PREFIX = "pulse-sync-executor"
 #: How long a Ctrl-C waits for the cancelled call to unwind on the loop.
 _CANCEL_GRACE = 2.0
+#: How far past its own deadline a caller waits for the loop thread to answer.
+HANDOFF_GRACE = 1.0
+#: Longer waits are no bound at all (``Lock.acquire`` refuses timeouts past ``TIMEOUT_MAX``).
+_MAX_WAIT = min(threading.TIMEOUT_MAX, 10 * 365 * 86400.0)
 #: Hang guards for interpreter exit: closing clients, then stopping the thread.
 _EXIT_CLOSE_TIMEOUT = 5.0
 _EXIT_JOIN_TIMEOUT = 2.0
+#: How long a fork waits for the loop thread to stop (a callback may be blocking it).
+_FORK_PAUSE_TIMEOUT = 2.0
+#: Millisecond polls for a stopped thread to leave the kernel's thread list.
+_GONE_POLLS = 200
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
@@ -87,28 +110,38 @@ class _AsyncClosable(Protocol):
     def aclose(self) -> Coroutine[Any, Any, None]: ...
 
 
-C = TypeVar("C", bound=_AsyncClosable)
-
-
 class _Call(Generic[T]):
-    """One coroutine on its way through the loop, and the lock its caller waits on."""
+    """One coroutine on its way through the loop, and the lock its caller waits on.
 
-    __slots__ = ("_coro", "done", "error", "result", "task")
+    The lock is released when the coroutine ends or, for a task cancelled before
+    its first step (which never runs a line of its coroutine, not even a
+    ``finally``), by the task's done callback. A call its caller gave up on
+    before the loop picked it up is never started at all.
+    """
+
+    __slots__ = ("abandoned", "coro", "done", "error", "result", "task")
 
     def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
-        self._coro: Coroutine[Any, Any, T] | None = coro
+        self.coro: Coroutine[Any, Any, T] | None = coro
         self.done = threading.Lock()
         self.done.acquire()
         self.result: T | None = None
         self.error: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
+        #: Set by the caller's thread when it stops waiting (Ctrl-C, the deadline).
+        self.abandoned = False
 
     def start(self) -> None:
-        """On the loop: wrap the coroutine in a task."""
+        """On the loop: wrap the coroutine in a task, unless the caller already gave up."""
+        if self.abandoned:
+            self._close_unstarted()
+            self.done.release()
+            return
         self.task = asyncio.get_running_loop().create_task(self._drive())
+        self.task.add_done_callback(self._finished)
 
     async def _drive(self) -> None:
-        coro, self._coro = self._coro, None
+        coro, self.coro = self.coro, None
         assert coro is not None
         try:
             self.result = await coro
@@ -117,18 +150,45 @@ class _Call(Generic[T]):
             # KeyboardInterrupt included: nothing may escape into the loop.
             self.error = exc
         finally:
+            self.done.release()  # at once, not a loop iteration later in _finished
+
+    def _finished(self, _task: asyncio.Task[None]) -> None:
+        # Cancelled before its first step, _drive never ran (nor its ``finally``): the
+        # coroutine is still here, unstarted. Otherwise _drive has released the lock.
+        if self.coro is not None:
+            self._close_unstarted()
             self.done.release()
 
+    def _close_unstarted(self) -> None:
+        coro, self.coro = self.coro, None
+        if coro is not None:
+            coro.close()  # never started: closing it is all it needs (and no warning)
+            self.error = asyncio.CancelledError()
+
     def cancel(self) -> None:
-        """On the loop: cancel the task (a no-op once it has finished)."""
+        """On the loop: cancel the task (a no-op once it has finished or never started)."""
         if self.task is not None:
             self.task.cancel()
 
+    def abandon(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """In the caller's thread: stop waiting; ``True`` if the call had finished anyway."""
+        self.abandoned = True
+        if self.done.acquire(blocking=False):
+            return True
+        with contextlib.suppress(RuntimeError):  # the loop was closed at interpreter exit
+            loop.call_soon_threadsafe(self.cancel)
+        return False
 
-class _LoopThread:
-    """The loop, its thread, and the clients to close at exit, for one process."""
 
-    def __init__(self) -> None:
+class _Owner:
+    """Everything ``pulse_sync`` holds in one process: the loop, its thread, what to close.
+
+    One owner per process (:data:`_owner`). A forked child gets a new, empty
+    owner; the parent's owner is kept in the child's :attr:`inherited`, where
+    nothing uses, closes or frees it (see the module docstring).
+    """
+
+    def __init__(self, inherited: list[_Owner] | None = None) -> None:
         self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
@@ -140,6 +200,21 @@ class _LoopThread:
         self.slots: set[_Slot[Any]] = set()
         #: Close tasks started by garbage-collected clients (a strong reference keeps them).
         self.closing: set[asyncio.Task[None]] = set()
+        #: Rate limiters of this process's clients. Their connections live on the loop
+        #: thread, where a blocking caller cannot ``await limiter.aclose()``, and a limiter
+        #: may be shared, so closing a client leaves it open: the exit hook closes them,
+        #: after the clients. Weak: a limiter nobody holds is not kept alive for the hook.
+        self.limiters: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.strong_limiters: list[_AsyncClosable] = []
+        #: The owners of the processes this one was forked from, and all they hold.
+        self.inherited: list[_Owner] = inherited or []
+        #: A fork is under way: the thread stops at its next turn and a new one resumes.
+        self.pausing = False
+        self.paused = False
+        self.executor: ThreadPoolExecutor | None = None
+        #: In a forked child, the parent's async clients as they were at the fork (a
+        #: binding's slot gets the child's own client on first use).
+        self.clients_at_fork: list[_AsyncClosable] = []
 
     def start(self) -> asyncio.AbstractEventLoop:
         with self.lock:
@@ -148,21 +223,30 @@ class _LoopThread:
             if self.closed:
                 raise RuntimeError("pulse_sync's loop thread has shut down (interpreter exit)")
             loop = _new_loop()
+            loop.set_default_executor(self._new_executor())
             ready = threading.Event()
-            thread = threading.Thread(
-                target=self._serve, args=(loop, ready), name=THREAD_NAME, daemon=True
-            )
-            thread.start()
+            loop.call_soon(ready.set)
+            self._spawn(loop)
             ready.wait()
-            self.thread = thread
-            self.ident = thread.ident
             self.loop = loop
             _register_exit_hook()
             return loop
 
-    def _serve(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    def _new_executor(self) -> ThreadPoolExecutor:
+        # The loop's default executor, ours and named, so that a fork can stop its threads
+        # (asyncio resolves host names on it; uvloop on libuv's own threads instead).
+        self.executor = ThreadPoolExecutor(thread_name_prefix=_EXECUTOR_PREFIX)
+        return self.executor
+
+    def _spawn(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start a thread that runs ``loop`` (under :attr:`lock`)."""
+        thread = threading.Thread(target=self._serve, args=(loop,), name=THREAD_NAME, daemon=True)
+        thread.start()
+        self.thread = thread
+        self.ident = thread.ident
+
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         asyncio.set_event_loop(loop)
-        loop.call_soon(ready.set)
         while True:
             try:
                 loop.run_forever()
@@ -171,7 +255,74 @@ class _LoopThread:
                 # (asyncio re-raises those out of run_forever). The loop must go on.
                 log.exception("pulse_sync loop thread: unexpected exception; continuing")
                 continue
+            with self.lock:
+                if self.closed:  # interpreter exit: _shutdown closes the loop
+                    return
+                if self.pausing:  # a fork: after it, a new thread runs the same loop
+                    self.paused = True
+                    return
+            # A stop meant for a fork that was over before it landed: go on.
+
+    def close_at_exit(self, limiter: _AsyncClosable) -> None:
+        try:
+            self.limiters.add(limiter)
+        except TypeError:  # not weak-referenceable (``__slots__``): held to the end
+            if limiter not in self.strong_limiters:
+                self.strong_limiters.append(limiter)
+
+    # --- fork -----------------------------------------------------------------------------
+
+    def pause_for_fork(self) -> None:
+        """Before ``fork``: stop the loop thread, so the process forks with one thread.
+
+        Calls in flight are neither waited for nor refused: their tasks stay on
+        the loop, frozen for the instant of the fork, and go on when the loop
+        thread resumes in the parent. Called on the loop thread itself (a
+        callback that forks), or if the thread does not stop within
+        :data:`_FORK_PAUSE_TIMEOUT` (a callback blocking the loop), the fork
+        goes ahead with the thread running, as it did before.
+        """
+        with self.lock:
+            loop, thread = self.loop, self.thread
+            if loop is None or thread is None or self.closed or self.pausing:
+                return
+            if threading.get_ident() == self.ident:
+                return
+            self.pausing = True
+        try:
+            loop.call_soon_threadsafe(self._stop_for_fork, loop)
+        except RuntimeError:  # closed under our feet at exit
             return
+        give_up = time.monotonic() + _FORK_PAUSE_TIMEOUT
+        thread.join(_FORK_PAUSE_TIMEOUT)
+        if thread.is_alive():
+            return
+        # The loop's executor threads (DNS lookups in asyncio's getaddrinfo) go too: the
+        # lookups in flight finish first (within the same bound), and a new executor takes
+        # over after the fork.
+        workers = [t for t in threading.enumerate() if t.name.startswith(_EXECUTOR_PREFIX)]
+        if self.executor is not None:
+            self.executor.shutdown(wait=False)
+        for worker in workers:
+            worker.join(max(0.0, give_up - time.monotonic()))
+        for stopped in [thread, *workers]:
+            if not stopped.is_alive():
+                _wait_until_gone(stopped)
+
+    def _stop_for_fork(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.pausing:
+            loop.stop()
+
+    def resume_after_fork(self) -> None:
+        """After ``fork``, in the parent: run the same loop (and its calls) in a new thread."""
+        with self.lock:
+            if not self.pausing:
+                return
+            self.pausing = False
+            if self.paused and self.loop is not None and not self.closed:
+                self.paused = False
+                self.loop.set_default_executor(self._new_executor())
+                self._spawn(self.loop)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -186,34 +337,22 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-_state = _LoopThread()
-#: What a forked child inherited and must neither close nor free (see the module docstring).
-_inherited: list[object] = []
-
-#: Rate limiters given to pulse_sync clients. Their connections live on the loop thread,
-#: where a blocking caller cannot ``await limiter.aclose()``, and a limiter is shared, so
-#: closing a client leaves it open: the exit hook closes them, after the clients. Weak: a
-#: limiter nobody holds any more is not kept alive for the exit hook.
-_limiters: weakref.WeakSet[Any] = weakref.WeakSet()
-_strong_limiters: list[_AsyncClosable] = []
+_owner = _Owner()
 
 
-def close_at_exit(limiter: _AsyncClosable) -> None:
-    """Have the exit hook close ``limiter`` on the loop (its ``aclose`` must be idempotent)."""
-    try:
-        _limiters.add(limiter)
-    except TypeError:  # not weak-referenceable (``__slots__``): held to the end
-        if limiter not in _strong_limiters:
-            _strong_limiters.append(limiter)
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(coro: Coroutine[Any, Any, T], *, within: float | None = None) -> T:
     """Run ``coro`` on the loop thread and block until it ends; its result or its exception.
 
     The exception is the coroutine's own (same class, same object), so its
     traceback shows the caller's line and, below it, where it happened.
+
+    ``within`` is the call's own deadline in seconds (its total timeout): the
+    caller waits at most that plus :data:`HANDOFF_GRACE`, whatever the loop
+    thread is doing, then cancels the coroutine on the loop and raises
+    ``APITimeoutError``. ``None`` (a batch or a listing: many calls, each
+    bounded by its own deadline) waits for the end.
     """
-    state = _state
+    state = _owner
     loop = state.loop
     if loop is None:
         try:
@@ -227,6 +366,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
             "a pulse_sync call was made on pulse_sync's own event-loop thread (from a"
             " callback such as on_retry); it would deadlock. Use pulse_async in async code."
         )
+    bound = _bound(within)
     call = _Call(coro)
     try:
         loop.call_soon_threadsafe(call.start)
@@ -234,14 +374,22 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         coro.close()
         raise RuntimeError("pulse_sync's loop thread has shut down (interpreter exit)") from None
     try:
-        call.done.acquire()
+        finished = call.done.acquire(timeout=bound)
     except BaseException:
         # Ctrl-C (or another asynchronous exception) while waiting: abandon the call
-        # for real, on the loop, then let the exception through.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(call.cancel)
-        call.done.acquire(timeout=_CANCEL_GRACE)
+        # for real, on the loop, wait a moment for the cancellation to land (the lock is
+        # released however early the task was cancelled, even before its first step), then
+        # let the exception through.
+        if not call.abandon(loop):
+            call.done.acquire(timeout=_CANCEL_GRACE)
         raise
+    if not finished and not call.abandon(loop):
+        from pulse_async.errors import APITimeoutError  # loaded with every client anyway
+
+        raise APITimeoutError(
+            f"the call did not finish within its deadline ({within:g}s) and a grace of"
+            f" {HANDOFF_GRACE:g}s; it was cancelled on pulse_sync's loop thread"
+        )
     error = call.error
     if error is not None:
         call.error = None  # break the cycle call → error → traceback → frame → call
@@ -249,19 +397,40 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return call.result  # type: ignore[return-value]  # set whenever error is None
 
 
+def _bound(within: float | None) -> float:
+    """How long the caller waits: ``-1`` (no bound) unless ``within`` is a usable number.
+
+    A value the coroutine will refuse (a bad ``timeout=``) is no bound here: the
+    coroutine raises its own typed error at once.
+    """
+    try:
+        seconds = float(within) + HANDOFF_GRACE  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return -1
+    return seconds if 0 < seconds < _MAX_WAIT else -1
+
+
 def loop_thread() -> threading.Thread | None:
     """The loop thread of this process, or ``None`` before the first call."""
-    return _state.thread
+    return _owner.thread
 
 
 def uses_uvloop() -> bool:
     """Whether this process's loop thread runs uvloop (``False`` before the first call)."""
-    loop = _state.loop
+    loop = _owner.loop
     return loop is not None and type(loop).__module__.startswith("uvloop")
 
 
+class _AsyncClient(_AsyncClosable, Protocol):
+    @property
+    def rate_limiter(self) -> Any: ...
+
+
+C = TypeVar("C", bound=_AsyncClient)
+
+
 class _Slot(Generic[C]):
-    """An async client and the process it belongs to; what the loop state holds."""
+    """An async client and the process it belongs to; what the owner holds."""
 
     __slots__ = ("client", "closed", "pid")
 
@@ -280,6 +449,10 @@ class Binding(Generic[C]):
     loop thread. After a fork the child builds a new async client from the same
     ``factory`` on first use, and the parent's stays untouched.
 
+    Each async client's rate limiter is handed to the owner of the process that
+    built the client, whose exit hook closes it: a child never closes a limiter
+    it has not used.
+
     A binding that is garbage-collected without :meth:`close` has its client
     closed in the background on the loop; one still open at exit is closed by
     the exit hook.
@@ -289,10 +462,16 @@ class Binding(Generic[C]):
 
     def __init__(self, factory: Callable[[], C]) -> None:
         self._factory = factory
-        self._slot = _Slot(factory())
-        _state.slots.add(self._slot)
+        self._slot = _Slot(self._build())
+        _owner.slots.add(self._slot)
         finalizer = weakref.finalize(self, _release, self._slot)
         finalizer.atexit = False  # at exit, _shutdown closes what is open, on the loop
+
+    def _build(self) -> C:
+        client = self._factory()
+        if (limiter := client.rate_limiter) is not None:
+            _owner.close_at_exit(limiter)
+        return client
 
     def client(self) -> C:
         """The async client for this process."""
@@ -302,14 +481,15 @@ class Binding(Generic[C]):
         return slot.client
 
     def _rebind(self, slot: _Slot[C]) -> None:
-        with _state.lock:
+        owner = _owner
+        with owner.lock:
             if slot.pid == os.getpid():
                 return
-            # The parent's client stays in _inherited (see _after_fork_in_child). A closed
+            # The parent's client stays with the parent's owner, inherited. A closed
             # client stays closed: its transport refuses calls without touching a socket.
             if not slot.closed:
-                slot.client = self._factory()
-                _state.slots.add(slot)
+                slot.client = self._build()
+                owner.slots.add(slot)
             slot.pid = os.getpid()
 
     def close(self) -> None:
@@ -318,7 +498,7 @@ class Binding(Generic[C]):
         if slot.closed:
             return
         slot.closed = True
-        _state.slots.discard(slot)
+        _owner.slots.discard(slot)
         if slot.pid == os.getpid():
             run(slot.client.aclose())
 
@@ -334,22 +514,23 @@ def _release(slot: _Slot[Any]) -> None:
         if slot.closed or slot.pid != os.getpid():
             return
         slot.closed = True
-        loop = _state.loop
+        owner = _owner
+        loop = owner.loop
         if loop is None:  # never used: no session was ever created
-            _state.slots.discard(slot)
-        elif not _state.closed:
-            loop.call_soon_threadsafe(_close_in_background, slot)
+            owner.slots.discard(slot)
+        elif not owner.closed:
+            loop.call_soon_threadsafe(_close_in_background, owner, slot)
     except Exception:  # a finalizer must not raise
         pass
 
 
-def _close_in_background(slot: _Slot[Any]) -> None:
+def _close_in_background(owner: _Owner, slot: _Slot[Any]) -> None:
     task = asyncio.get_running_loop().create_task(_aclose_quietly(slot.client))
-    _state.closing.add(task)
+    owner.closing.add(task)
 
     def done(task: asyncio.Task[None]) -> None:
-        _state.closing.discard(task)
-        _state.slots.discard(slot)  # only now may the session be freed
+        owner.closing.discard(task)
+        owner.slots.discard(slot)  # only now may the session be freed
 
     task.add_done_callback(done)
 
@@ -369,7 +550,9 @@ _exit_hook_registered = False
 def _register_exit_hook() -> None:
     # Registered on first start rather than at import, so that an atexit hook the
     # user registered after importing pulse_sync (and which may use a client) still
-    # runs before ours: atexit runs hooks last in, first out.
+    # runs before ours: atexit runs hooks last in, first out. A forked child inherits
+    # the registration; the hook reads _owner when it runs, so it shuts down the
+    # child's own loop, and closes only what the child's owner holds.
     global _exit_hook_registered
     if not _exit_hook_registered:
         _exit_hook_registered = True
@@ -377,21 +560,21 @@ def _register_exit_hook() -> None:
 
 
 def _shutdown() -> None:
-    """At exit: close open clients, cancel leftovers, stop and close the loop, all bounded."""
-    state = _state
-    with state.lock:
-        loop, thread = state.loop, state.thread
-        state.closed = True
-        state.loop = None
+    """At exit: close open clients and limiters, cancel leftovers, stop and close the loop."""
+    owner = _owner
+    with owner.lock:
+        loop, thread = owner.loop, owner.thread
+        owner.closed = True
+        owner.loop = None
     if loop is None or thread is None or not thread.is_alive():
         return
     clients: list[_AsyncClosable] = []
-    for slot in list(state.slots):
+    for slot in list(owner.slots):
         if not slot.closed and slot.pid == os.getpid():
             slot.closed = True
             clients.append(slot.client)
-    limiters = [*_limiters, *_strong_limiters]
-    finish = asyncio.run_coroutine_threadsafe(_finish(clients, limiters), loop)
+    limiters = [*owner.limiters, *owner.strong_limiters]
+    finish = asyncio.run_coroutine_threadsafe(_finish(owner, clients, limiters), loop)
     try:
         finish.result(timeout=_EXIT_CLOSE_TIMEOUT)
     except BaseException:  # a hang guard: never block the interpreter's exit
@@ -409,7 +592,9 @@ def _shutdown() -> None:
             loop.close()
 
 
-async def _finish(clients: list[_AsyncClosable], limiters: list[_AsyncClosable]) -> None:
+async def _finish(
+    owner: _Owner, clients: list[_AsyncClosable], limiters: list[_AsyncClosable]
+) -> None:
     if clients:
         await asyncio.gather(*(_aclose_quietly(c) for c in clients))
     if limiters:  # after the clients, whose last calls may still have used them
@@ -417,7 +602,7 @@ async def _finish(clients: list[_AsyncClosable], limiters: list[_AsyncClosable])
     current = asyncio.current_task()
     rest = [t for t in asyncio.all_tasks() if t is not current]
     for task in rest:
-        if task not in _state.closing:
+        if task not in owner.closing:
             task.cancel()
     if rest:
         await asyncio.gather(*rest, return_exceptions=True)
@@ -427,31 +612,42 @@ async def _finish(clients: list[_AsyncClosable], limiters: list[_AsyncClosable])
 # --- fork ---------------------------------------------------------------------------------------
 
 
+def _wait_until_gone(thread: threading.Thread) -> None:
+    """Wait, briefly, for a joined thread to leave the kernel's thread list (Linux).
+
+    ``join`` returns when the thread's Python state is gone, a moment before
+    the OS thread itself exits, and ``fork`` counts OS threads for its warning.
+    """
+    path = f"/proc/self/task/{thread.native_id}"
+    for _ in range(_GONE_POLLS):
+        if not os.path.exists(path):
+            return
+        time.sleep(0.001)
+
+
+def _before_fork() -> None:
+    _owner.pause_for_fork()
+
+
+def _after_fork_in_parent() -> None:
+    _owner.resume_after_fork()
+
+
 def _after_fork_in_child() -> None:
-    """In a forked child: forget the parent's loop thread (it does not exist here)."""
-    global _state
-    old = _state
-    inherited: list[object] = [old.loop, *old.closing]
-    inherited.extend(slot.client for slot in old.slots)
-    new = _LoopThread()  # Binding._rebind gives each binding a fresh client on first use
-    # The parent's atexit hook, if any, was inherited with _exit_hook_registered and
-    # reads _state when it runs, so it shuts down the child's loop, not the parent's.
-    _state = new
-    if old.loop is not None:
-        _inherited.append(inherited)
-        _keep_forever(inherited)
+    """In a forked child: a new owner; the parent's is kept, inherited, and never touched."""
+    global _owner
+    old = _owner
+    old.clients_at_fork = [slot.client for slot in old.slots]
+    # Binding._rebind gives each binding a fresh client on first use. The parent's owner
+    # (its loop, clients and limiters) stays referenced from the child's for the child's
+    # whole life: closing or freeing them while the child runs would close "their" sockets,
+    # which unregisters them from the epoll instance the child shares with the parent, and
+    # the parent would wait forever on those connections. At interpreter exit, module
+    # teardown frees them late enough that nothing is closed on the way: a child's full
+    # shutdown leaves the parent's connections working (test_sync_fork, both loops).
+    _owner = _Owner(inherited=[*old.inherited, old] if old.loop is not None else old.inherited)
 
 
-def _keep_forever(obj: object) -> None:
-    # Interpreter shutdown frees module globals; freeing the parent's loop or
-    # aiohttp connector would close "their" sockets, which unregisters them from
-    # the epoll instance the child shares with the parent, and the parent would
-    # wait forever on those connections. One extra reference that nothing
-    # releases keeps them alive to the end (CPython; elsewhere, best effort).
-    with contextlib.suppress(Exception):
-        import ctypes  # only needed in a forked child
-
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)

@@ -23,9 +23,9 @@ __all__ = ["Pager"]
 T = TypeVar("T")
 
 
-def _next_page(pages: AsyncPageIterator[T]) -> Page[T] | None:
+def _next_page(pages: AsyncPageIterator[T], within: float | None) -> Page[T] | None:
     try:
-        return run(pages.__anext__())
+        return run(pages.__anext__(), within=within)
     except StopAsyncIteration:
         return None
 
@@ -51,10 +51,12 @@ class Pager(Generic[T]):
             print(len(page.data), page.next_cursor)
     """
 
-    __slots__ = ("_pager",)
+    __slots__ = ("_pager", "_within")
 
-    def __init__(self, pager: AsyncPager[T]) -> None:
+    def __init__(self, pager: AsyncPager[T], *, within: float | None = None) -> None:
         self._pager = pager
+        #: One page is one call: its fetch waits no longer than a call's deadline.
+        self._within = within
 
     def __iter__(self) -> Iterator[T]:
         pages = self.pages()
@@ -68,7 +70,7 @@ class Pager(Generic[T]):
         """Iterate whole pages (the next one fetched while you use this one)."""
         pages = self._pager.pages()
         try:
-            while (page := _next_page(pages)) is not None:
+            while (page := _next_page(pages, self._within)) is not None:
                 yield page
         except GeneratorExit:  # the caller's loop stopped early
             _close(pages)
@@ -76,7 +78,7 @@ class Pager(Generic[T]):
 
     def fetch_page(self, cursor: str | None = None) -> Page[T]:
         """Fetch one page: the first (``cursor=None``) or the one ``cursor`` points at."""
-        return run(self._pager.fetch_page(cursor))
+        return run(self._pager.fetch_page(cursor), within=self._within)
 
     def to_list(self, *, max_items: int | None = None) -> list[T]:
         """Collect the items into a list (all of them, or the first ``max_items``).

@@ -23,7 +23,7 @@ def api_key() -> str:
 @pytest.fixture
 def no_pulse_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """An environment without any ``PULSE*`` variable, whatever the developer's shell holds."""
-    for name in ("PULSE_API_KEY", "PULSE_BASE_URL", "PULSEWAVE_BASE_URL"):
+    for name in ("PULSE_API_KEY", "PULSE_BASE_URL", "PULSEWAVE_BASE_URL", "PULSEWAVE_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 

@@ -27,7 +27,8 @@ EXIT_API_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-_KEY_VARIABLES = ("PULSE_API_KEY",)
+#: Every variable a key may come from: its value is redacted from whatever the CLI prints.
+_KEY_VARIABLES = ("PULSE_API_KEY", "PULSEWAVE_API_KEY")
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -78,6 +79,10 @@ def _run(args: argparse.Namespace) -> int:
     from pulse_async import PulseError, ValidationError
 
     try:
+        if args.handler == "webhooks":
+            from pulse_async._cli._webhooks import run_webhooks
+
+            return run_webhooks(args)
         if args.handler == "demo":
             from pulse_async._cli._demo import run_demo
             from pulse_async.testing._server import new_event_loop

@@ -27,6 +27,7 @@ from pulse_async._cli._output import (
     to_json,
 )
 from pulse_async._cli._parser import UsageError
+from pulse_async._core._options import PULSE_KEY_VARIABLES, PULSEWAVE_KEY_VARIABLES
 
 __all__ = ["run_command"]
 
@@ -50,10 +51,10 @@ class _Context:
         self.base_url: str | None = getattr(args, "base_url", None)
 
     def pulse(self) -> AsyncPulse:
-        return AsyncPulse(_api_key(), base_url=self.base_url)
+        return AsyncPulse(_api_key(PULSE_KEY_VARIABLES), base_url=self.base_url)
 
     def pulsewave(self) -> AsyncPulsewave:
-        return AsyncPulsewave(_api_key(), base_url=self.base_url)
+        return AsyncPulsewave(_api_key(PULSEWAVE_KEY_VARIABLES), base_url=self.base_url)
 
     def show(self, obj: Any, fields: tuple[tuple[str, str], ...]) -> None:
         if self.as_json:
@@ -62,12 +63,13 @@ class _Context:
             print_record(obj, fields, self.out)
 
 
-def _api_key() -> str:
-    key = os.environ.get("PULSE_API_KEY", "")
-    if not key.strip():
+def _api_key(variables: tuple[str, ...]) -> str:
+    """The first of ``variables`` that is set (Pulsewave: ``PULSEWAVE_API_KEY`` first)."""
+    key = next((os.environ[n] for n in variables if os.environ.get(n, "").strip()), "")
+    if not key:
         raise UsageError(
-            "no API key: set PULSE_API_KEY (keys are never taken on the command line; "
-            "`pulse serve` prints test keys for a local server)"
+            f"no API key: set {' or '.join(variables)} (keys are never taken on the command "
+            "line; `pulse serve` prints test keys for a local server)"
         )
     return key
 

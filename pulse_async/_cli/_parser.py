@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args
 
-from pulse_async._version import __version__
+from pulse_async._core._ratelimit import PLANS
+from pulse_async._version import DISTRIBUTION, __version__
+from pulse_async.models._enums import ChannelName, MessageStatusName, RoleName, UserStatusName
 
 __all__ = ["UsageError", "build_parser", "key_value", "parse"]
 
@@ -26,13 +28,14 @@ environment:
   PULSE_BASE_URL      the API root (default https://api.pulse.io/v2); a bare root such as
                       http://127.0.0.1:8080 serves both APIs (/v2 and /v1 are added).
   PULSEWAVE_BASE_URL  the Pulsewave root, if it differs (pulse pulsewave ...).
+  PULSEWAVE_API_KEY   the Pulsewave key, if it differs (read before PULSE_API_KEY).
 
 exit status:
   0 success · 1 the API (or the network) refused or failed · 2 usage error, including
   an argument the SDK rejected before sending anything · 130 interrupted (Ctrl-C)
 
 example:
-  pulse serve --port 8080 &            # prints its keys
+  pulse serve --port 8080 &            # prints its keys and this export line
   export PULSE_BASE_URL=http://127.0.0.1:8080 PULSE_API_KEY=pw_test_...
   pulse users create --email ada@example.com --role editor --name "Ada Lovelace"
   pulse messages send --to ada@example.com --subject Hi --body "**Hello**" --wait
@@ -98,13 +101,13 @@ def _seconds(text: str) -> float:
 def _rate(text: str) -> float | None:
     if text in ("off", "none", "0"):
         return None
-    if text in ("free", "pro"):
-        return {"free": 60.0, "pro": 1000.0}[text]
+    if text in PLANS:
+        return float(PLANS[text])
     try:
         value = float(text.replace(",", "").replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected free, pro, off or requests per minute, got {text!r}"
+            f"expected {', '.join(PLANS)}, off or requests per minute, got {text!r}"
         ) from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be more than 0 requests per minute")
@@ -151,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"pulse-sdk {__version__}")
+    parser.add_argument("--version", action="version", version=f"{DISTRIBUTION} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def leaf(
@@ -189,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rate,
         default=60_000.0,
         metavar="PER_MINUTE",
-        help="the demo key's quota and the client's limiter: requests per minute, free, pro "
-        "or off (default 60000)",
+        help="the demo key's quota and the client's limiter: requests per minute, "
+        f"{', '.join(PLANS)} or off (default 60000)",
     )
     demo.add_argument("--seed", default=None, help="seed for reproducible fault injection")
     demo.set_defaults(handler="demo")
@@ -204,19 +207,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler="serve")
 
+    # webhooks (listen, verify, sign) ------------------------------------------------------
+    from pulse_async._cli._webhooks import add_webhook_commands
+
+    add_webhook_commands(commands)
+
     # users ---------------------------------------------------------------------------------
     users = commands.add_parser("users", help="workspace users (Pulse v2)")
     users_cmd = users.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     u_list = leaf(users_cmd, "list", "list users, newest first")
-    u_list.add_argument("--status", choices=("active", "inactive", "pending"))
+    u_list.add_argument("--status", choices=get_args(UserStatusName))
     u_list.add_argument("-q", "--query", dest="q", metavar="TEXT", help="search name and email")
     _add_limit(u_list, "users", page_max=100)
     u_list.set_defaults(handler="users_list")
 
     u_create = leaf(users_cmd, "create", "invite a user (needs an admin key)")
     u_create.add_argument("--email", required=True)
-    u_create.add_argument("--role", required=True, help="admin, editor or viewer")
+    u_create.add_argument("--role", required=True, help=_one_of(RoleName))
     u_create.add_argument("--name")
     u_create.add_argument(
         "--metadata", type=key_value, action="append", metavar="KEY=VALUE", help="repeatable"
@@ -226,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     u_update = leaf(users_cmd, "update", "change a user's role, name or metadata")
     u_update.add_argument("user_id", metavar="USER_ID")
-    u_update.add_argument("--role", help="admin, editor or viewer")
+    u_update.add_argument("--role", help=_one_of(RoleName))
     u_update.add_argument("--name")
     u_update.add_argument(
         "--metadata",
@@ -292,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     wave_cmd = wave.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     w_send = leaf(wave_cmd, "send", "send an email, SMS or push message")
-    w_send.add_argument("--channel", required=True, help="email, sms or push")
+    w_send.add_argument("--channel", required=True, help=_one_of(ChannelName))
     w_send.add_argument("--to", required=True, help="email address, E.164 number or device token")
     w_send.add_argument("--from", dest="from_", required=True, metavar="FROM")
     w_send.add_argument("--subject")
@@ -329,13 +337,20 @@ def _add_limit(parser: argparse.ArgumentParser, what: str, *, page_max: int) -> 
     parser.set_defaults(page_max=page_max)
 
 
+def _one_of(values: Any) -> str:
+    """``"admin, editor or viewer"`` from a ``Literal`` type (the values' one home)."""
+    names: tuple[str, ...] = get_args(values)
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def _add_wait(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("message_id", metavar="MESSAGE_ID")
     parser.add_argument(
         "--until",
         action="append",
         metavar="STATUS",
-        help="stop at this status too (repeatable; default: any final status)",
+        help=f"stop at this status too (repeatable; default: any final status): "
+        f"{_one_of(MessageStatusName)}",
     )
     parser.add_argument("--timeout", type=_seconds, default=60.0, help="seconds (default 60)")
     parser.add_argument(

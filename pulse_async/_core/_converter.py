@@ -26,6 +26,7 @@ from typing import Any, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from pulse_async.models import Message, MessageReceipt, Page, Thread, User
 
@@ -236,6 +237,10 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(Message, _structure_message)
     conv.register_structure_hook(Thread, _structure_thread)
     conv.register_structure_hook_factory(_is_page, lambda cls: _page_hook(get_args(cls)[0], conv))
+    # Unstructured (``to_dict``) as on the wire: ``from_`` is spelt ``from``.
+    conv.register_unstructure_hook(
+        Message, make_dict_unstructure_fn(Message, conv, from_=override(rename="from"))
+    )
     return conv
 
 

@@ -21,7 +21,7 @@ import attrs
 
 from pulse_async._core._options import ClientOptions
 from pulse_async._core._retry_after import parse_retry_after
-from pulse_async._version import __version__
+from pulse_async._version import DISTRIBUTION, __version__
 from pulse_async.errors import (
     APIConnectionError,
     APIError,
@@ -42,6 +42,7 @@ __all__ = [
     "error_from_response",
     "header",
     "path",
+    "redacted",
     "sign",
     "user_agent",
 ]
@@ -70,9 +71,9 @@ def path(template: str, *ids: str) -> str:
 
 
 def user_agent(aiohttp_version: str) -> str:
-    """``pulse-sdk/<version> python/<x.y> aiohttp/<x.y.z>``."""
+    """``pulse-messaging/<version> python/<x.y> aiohttp/<x.y.z>`` (the distribution's name)."""
     py = ".".join(platform.python_version_tuple()[:2])
-    return f"pulse-sdk/{__version__} python/{py} aiohttp/{aiohttp_version}"
+    return f"{DISTRIBUTION}/{__version__} python/{py} aiohttp/{aiohttp_version}"
 
 
 class _Credential(str):
@@ -86,6 +87,11 @@ class _Credential(str):
 
     def __repr__(self) -> str:
         return "'<redacted>'"
+
+
+def redacted(value: str) -> str:
+    """``value`` as a header value whose ``repr`` hides it (credentials: key, proxy)."""
+    return _Credential(value)
 
 
 def sign(options: ClientOptions, aiohttp_version: str) -> dict[str, str]:
@@ -292,6 +298,7 @@ def decipher(
             f"the {status} response body could not be read: {_describe(exc)}",
             retryable=False,
             idempotency_key=idempotency_key,
+            request_id=header(headers, "X-Request-Id") or None,
         ) from None
 
 

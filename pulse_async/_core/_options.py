@@ -1,6 +1,7 @@
 """Client options: one immutable value, resolved once from arguments and environment.
 
-``api_key`` comes from the argument or ``$PULSE_API_KEY``; ``base_url`` from
+``api_key`` comes from the argument or ``$PULSE_API_KEY`` (Pulsewave: ``$PULSEWAVE_API_KEY``
+first, like its base URL); ``base_url`` from
 the argument, the environment or the API's production URL. Plain ``http://``
 is accepted only for loopback hosts. The key never appears in a repr.
 
@@ -19,11 +20,12 @@ import math
 import os
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
+from pulse_async._core._proxy import Proxy, ProxySetting, resolve_proxy
 from pulse_async._core._validation import check_header_value
 from pulse_async.errors import ValidationError
 
@@ -31,7 +33,9 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "PULSEWAVE_BASE_URL",
+    "PULSEWAVE_KEY_VARIABLES",
     "PULSE_BASE_URL",
+    "PULSE_KEY_VARIABLES",
     "ClientOptions",
     "Timeout",
     "is_loopback_host",
@@ -40,6 +44,10 @@ __all__ = [
 
 PULSE_BASE_URL = "https://api.pulse.io/v2"
 PULSEWAVE_BASE_URL = "https://api.pulsewave.dev/v1"
+#: Where each client looks for its key, in order (Pulsewave's own variable first, as for its
+#: base URL). The clients and the ``pulse`` CLI read these.
+PULSE_KEY_VARIABLES = ("PULSE_API_KEY",)
+PULSEWAVE_KEY_VARIABLES = ("PULSEWAVE_API_KEY", "PULSE_API_KEY")
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_CONNECTIONS = 100
@@ -118,9 +126,10 @@ def _check_base_url(url: str, version_path: str) -> str:
     return url
 
 
-def _check_api_key(key: str | None) -> str:
+def _check_api_key(key: str | None, env_names: tuple[str, ...] = ("PULSE_API_KEY",)) -> str:
     if key is None:
-        raise ValidationError("no API key: pass api_key= or set PULSE_API_KEY", field="api_key")
+        where = " or ".join(env_names)
+        raise ValidationError(f"no API key: pass api_key= or set {where}", field="api_key")
     if not isinstance(key, str) or not key.strip():
         raise ValidationError("must be a non-empty string", field="api_key")
     check_header_value(key, "api_key")
@@ -141,6 +150,10 @@ class ClientOptions:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     verify_ssl: bool = True
     default_headers: Mapping[str, str] = attrs.field(factory=dict)
+    #: The forward proxy requests go through (``None``: direct); its repr hides credentials.
+    proxy: Proxy | None = None
+    #: Called in the running loop to make the session's connector (the escape hatch).
+    connector_factory: Callable[[], object] | None = None
 
 
 def check_max_retries(value: Any) -> int:
@@ -155,17 +168,22 @@ def resolve_options(
     base_url: str | None,
     default_base_url: str,
     env_base_url: tuple[str, ...] = ("PULSE_BASE_URL",),
+    env_api_key: tuple[str, ...] = PULSE_KEY_VARIABLES,
     timeout: Timeout | float | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     verify_ssl: bool = True,
     default_headers: Mapping[str, str] | None = None,
+    proxy: ProxySetting = None,
+    connector_factory: Callable[[], object] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ClientOptions:
     """Resolve arguments and environment into :class:`ClientOptions`, validating each."""
     env = os.environ if environ is None else environ
-    key = _check_api_key(api_key if api_key is not None else env.get("PULSE_API_KEY"))
+    if api_key is None:
+        api_key = next((env[name] for name in env_api_key if env.get(name)), None)
+    key = _check_api_key(api_key, env_api_key)
     from_env = None
     for position, name in enumerate(env_base_url):
         value = env.get(name)
@@ -195,6 +213,8 @@ def resolve_options(
         if not isinstance(value, str):
             raise ValidationError("must be a string", field=f"default_headers[{name!r}]")
         check_header_value(value, f"default_headers[{name!r}]")
+    if connector_factory is not None and not callable(connector_factory):
+        raise ValidationError("must be a callable returning a connector", field="connector_factory")
     return ClientOptions(
         api_key=key,
         base_url=url,
@@ -204,4 +224,6 @@ def resolve_options(
         max_connections=max_connections,
         verify_ssl=bool(verify_ssl),
         default_headers=headers,
+        proxy=resolve_proxy(proxy, url, env),
+        connector_factory=connector_factory,
     )

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pulse_async.errors import ValidationError
+from pulse_async.models._enums import CHANNELS, ROLES, USER_STATUSES
 
 __all__ = [
     "E164_RE",
@@ -41,6 +42,7 @@ __all__ = [
     "check_path_id",
     "check_send_at",
     "check_string",
+    "check_until",
     "validate_create_message",
     "validate_create_user",
     "validate_list_threads",
@@ -59,9 +61,6 @@ SENDER_ID_RE = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
 _FORBIDDEN_HEADER_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
-ROLES = frozenset({"admin", "editor", "viewer"})
-USER_STATUSES = frozenset({"active", "inactive", "pending"})
-CHANNELS = frozenset({"email", "sms", "push"})
 
 MAX_NAME = 120
 MAX_METADATA_KEYS = 50
@@ -210,6 +209,25 @@ def check_recipients(value: Any, field: str = "to") -> list[str]:
         else:
             check_email(entry, field)
     return list(value)
+
+
+def check_until(value: Any, field: str = "until") -> frozenset[str] | None:
+    """The statuses to wait for, as a set: a collection of strings, never one string.
+
+    One string would otherwise be read letter by letter. Unknown statuses are allowed at run
+    time: a newer server may add one (SPEC §1) and waiting for it must work; the ``Literal``
+    type tells a typo from it for type checkers. ``value`` is read once (it may be a
+    generator).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise _fail(field, f"must be a collection of statuses such as {{'delivered'}}: {value!r}")
+    statuses = frozenset(value)
+    for status in statuses:
+        if not isinstance(status, str):
+            raise _fail(field, f"must hold status strings, got {type(status).__name__}")
+    return statuses
 
 
 def check_send_at(value: Any, now: datetime, field: str = "send_at") -> datetime:

@@ -1,7 +1,15 @@
-"""The attrs models. Times are aware ``datetime`` objects."""
+"""The attrs models. Times are aware ``datetime`` objects.
+
+Every model has ``to_dict()`` — JSON-ready, as on the wire: times as ISO 8601 strings in UTC
+(``2024-11-14T09:00:00Z``), ``from_`` spelt ``from`` — and ``to_json()``. Both go through the
+one converter, so ``converter.structure(model.to_dict(), type(model)) == model``: what you
+store or send on can be read back into the same model. ``idempotency_key``, which the SDK
+adds, is included.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -14,8 +22,29 @@ __all__ = ["Message", "MessageReceipt", "Page", "Thread", "User"]
 T = TypeVar("T")
 
 
+class _Serialisable:
+    """``to_dict()`` and ``to_json()`` for the models."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """This model as JSON-ready data: ISO 8601 times, field names as on the wire.
+
+        ``json.dumps(user.to_dict())`` works; ``converter.structure`` reads it back.
+        """
+        # Imported here: the converter imports the models.
+        from pulse_async._core._converter import converter
+
+        data: dict[str, Any] = converter.unstructure(self)
+        return data
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """This model as a JSON document (``to_dict()`` serialised; no NaN or Infinity)."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
 @attrs.frozen(kw_only=True)
-class User:
+class User(_Serialisable):
     """A workspace member (Pulse v2)."""
 
     id: str
@@ -32,7 +61,7 @@ class User:
 
 
 @attrs.frozen(kw_only=True)
-class MessageReceipt:
+class MessageReceipt(_Serialisable):
     """What ``POST /v2/messages`` answers: the message was queued."""
 
     message_id: str
@@ -43,7 +72,7 @@ class MessageReceipt:
 
 
 @attrs.frozen(kw_only=True)
-class Message:
+class Message(_Serialisable):
     """A message of either API, with its current ``status`` (SPEC §4).
 
     Pulse v2 fills ``thread_id``, ``recipient_count`` and ``send_at``;
@@ -77,7 +106,7 @@ class Message:
 
 
 @attrs.frozen(kw_only=True)
-class Thread:
+class Thread(_Serialisable):
     """A conversation the key's user takes part in."""
 
     id: str
@@ -87,7 +116,7 @@ class Thread:
 
 
 @attrs.frozen(kw_only=True)
-class Page(Generic[T]):
+class Page(_Serialisable, Generic[T]):
     """One page of a list: its items, and where the next page starts."""
 
     data: list[T]

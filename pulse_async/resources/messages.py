@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +10,10 @@ import attrs
 
 from pulse_async._batch import DEFAULT_CONCURRENCY, Batch
 from pulse_async._core import _endpoints as ep
+from pulse_async._core._validation import check_until
 from pulse_async._polling import wait_for_status
-from pulse_async.models import Message, MessageReceipt
+from pulse_async.models import Message, MessageReceipt, MessageStatus
+from pulse_async.models._enums import MessageStatusName
 from pulse_async.resources._base import Requester
 from pulse_async.resources._structures import STRUCTURE_MESSAGE, STRUCTURE_RECEIPT
 
@@ -22,7 +24,7 @@ __all__ = ["AsyncMessages", "SendParams"]
 class SendParams:
     """One item of :meth:`AsyncMessages.send_many`: the arguments of ``messages.send``."""
 
-    to: Sequence[str]
+    to: list[str] | tuple[str, ...]
     subject: str
     body: str
     thread_id: str | None = None
@@ -39,7 +41,7 @@ class AsyncMessages:
     async def send(
         self,
         *,
-        to: Sequence[str],
+        to: list[str] | tuple[str, ...],
         subject: str,
         body: str,
         thread_id: str | None = None,
@@ -81,7 +83,7 @@ class AsyncMessages:
         self,
         message_id: str,
         *,
-        until: Collection[str] | None = None,
+        until: Iterable[MessageStatus | MessageStatusName] | None = None,
         timeout: float = 60.0,
         poll_interval: float = 0.5,
     ) -> Message:
@@ -97,7 +99,7 @@ class AsyncMessages:
         return await wait_for_status(
             self._poll,
             message_id,
-            until=until,
+            until=check_until(until),
             timeout=timeout,
             poll_interval=poll_interval,
             clock=self._client._clock,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from pulse_async._batch import DEFAULT_CONCURRENCY, Batch
 from pulse_async._core import _endpoints as ep
+from pulse_async._core._validation import check_until
 from pulse_async._polling import wait_for_status
-from pulse_async.models import Message
+from pulse_async.models import Channel, Message, MessageStatus
+from pulse_async.models._enums import ChannelName, MessageStatusName
 from pulse_async.resources._base import Requester
 from pulse_async.resources._structures import STRUCTURE_MESSAGE
 
@@ -21,7 +23,7 @@ __all__ = ["AsyncPulsewaveMessages", "CreateParams"]
 class CreateParams:
     """One item of :meth:`AsyncPulsewaveMessages.create_many`: ``create``'s arguments."""
 
-    channel: str
+    channel: Channel | ChannelName
     to: str
     from_: str
     subject: str | None = None
@@ -42,7 +44,7 @@ class AsyncPulsewaveMessages:
     async def create(
         self,
         *,
-        channel: str,
+        channel: Channel | ChannelName,
         to: str,
         from_: str,
         subject: str | None = None,
@@ -97,7 +99,7 @@ class AsyncPulsewaveMessages:
         self,
         message_id: str,
         *,
-        until: Collection[str] | None = None,
+        until: Iterable[MessageStatus | MessageStatusName] | None = None,
         timeout: float = 60.0,
         poll_interval: float = 0.5,
     ) -> Message:
@@ -110,7 +112,7 @@ class AsyncPulsewaveMessages:
         return await wait_for_status(
             self._poll,
             message_id,
-            until=until,
+            until=check_until(until),
             timeout=timeout,
             poll_interval=poll_interval,
             clock=self._client._clock,

@@ -20,20 +20,26 @@ class AsyncThreads:
     def __init__(self, client: Requester) -> None:
         self._client = client
 
-    def list(self, *, limit: int | None = None, unread: bool | None = None) -> AsyncPager[Thread]:
+    def list(
+        self, *, limit: int | None = None, unread: bool | None = None, cursor: str | None = None
+    ) -> AsyncPager[Thread]:
         """Threads, most recent activity first; ``unread=True`` for those with unread messages.
 
-        ``limit`` is the page size (1–50)::
+        ``limit`` is the page size (1–50); ``cursor`` resumes a listing from a
+        page's ``next_cursor`` you kept::
 
             async for thread in pulse.threads.list(unread=True):
                 print(thread.subject, thread.unread_count)
         """
-        ep.list_threads(limit=limit, cursor=None, unread=unread)
-        return AsyncPager(partial(self._page, limit=limit, unread=unread), STRUCTURE_THREAD_PAGE)
+        ep.list_threads(limit=limit, cursor=cursor, unread=unread)
+        return AsyncPager(
+            partial(self._page, limit=limit, unread=unread, start=cursor), STRUCTURE_THREAD_PAGE
+        )
 
     async def _page(
-        self, cursor: str | None, *, limit: int | None, unread: bool | None
+        self, cursor: str | None, *, limit: int | None, unread: bool | None, start: str | None
     ) -> dict[str, Any]:
-        # The pager structures the page itself, after sending the request for the next one.
+        cursor = start if cursor is None else cursor
         request = ep.list_threads(limit=limit, cursor=cursor, unread=unread)
+        # The pager structures the page itself, after sending the request for the next one.
         return await self._client._call(request, PAYLOAD)

@@ -8,7 +8,8 @@ from typing import Any
 
 from pulse_async._core import _endpoints as ep
 from pulse_async._pager import AsyncPager
-from pulse_async.models import User
+from pulse_async.models import Role, User, UserStatus
+from pulse_async.models._enums import RoleName, UserStatusName
 from pulse_async.resources._base import Requester
 from pulse_async.resources._structures import PAYLOAD, STRUCTURE_USER, STRUCTURE_USER_PAGE
 
@@ -22,32 +23,48 @@ class AsyncUsers:
         self._client = client
 
     def list(
-        self, *, limit: int | None = None, status: str | None = None, q: str | None = None
+        self,
+        *,
+        limit: int | None = None,
+        status: UserStatus | UserStatusName | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
     ) -> AsyncPager[User]:
         """Users, newest first, fetched a page at a time as you iterate.
 
         ``limit`` is the page size (1–100); ``status`` filters (``active``,
-        ``inactive``, ``pending``); ``q`` searches name and email. Arguments
-        are checked now, before any request::
+        ``inactive``, ``pending``); ``q`` searches name and email; ``cursor``
+        resumes a listing from a page's ``next_cursor`` you kept (give the same
+        filters). Arguments are checked now, before any request::
 
             async for user in pulse.users.list(status="active"):
                 ...
         """
-        ep.list_users(limit=limit, cursor=None, status=status, q=q)
-        return AsyncPager(partial(self._page, limit=limit, status=status, q=q), STRUCTURE_USER_PAGE)
+        ep.list_users(limit=limit, cursor=cursor, status=status, q=q)
+        return AsyncPager(
+            partial(self._page, limit=limit, status=status, q=q, start=cursor), STRUCTURE_USER_PAGE
+        )
 
     async def _page(
-        self, cursor: str | None, *, limit: int | None, status: str | None, q: str | None
+        self,
+        cursor: str | None,
+        *,
+        limit: int | None,
+        status: str | None,
+        q: str | None,
+        start: str | None,
     ) -> dict[str, Any]:
-        # The pager structures the page itself, after sending the request for the next one.
+        # The pager asks for its first page with ``None``: that is where the caller resumes.
+        cursor = start if cursor is None else cursor
         request = ep.list_users(limit=limit, cursor=cursor, status=status, q=q)
+        # The pager structures the page itself, after sending the request for the next one.
         return await self._client._call(request, PAYLOAD)
 
     async def create(
         self,
         *,
         email: str,
-        role: str,
+        role: Role | RoleName,
         name: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
@@ -67,7 +84,7 @@ class AsyncUsers:
         self,
         user_id: str,
         *,
-        role: str | None = None,
+        role: Role | RoleName | None = None,
         name: str | None = None,
         metadata: Mapping[str, str | None] | None = None,
     ) -> User:

@@ -26,13 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pulse_async.testing._clock import Clock
+    from pulse_async.testing._delivery import Delivery, WebhookFaults, WebhookSender
     from pulse_async.testing._faults import FAULT_KINDS, FaultRule, Faults
+    from pulse_async.testing._ledger import Ledger, LedgerEntry, Stats
+    from pulse_async.testing._records import Template
     from pulse_async.testing._server import PulseServer, ServerThread
-    from pulse_async.testing._state import Ledger, LedgerEntry, Stats, Template
+    from pulse_async.testing._webhooks import EventRecord
 
 __all__ = [
     "FAULT_KINDS",
     "Clock",
+    "Delivery",
+    "EventRecord",
     "FaultRule",
     "Faults",
     "Ledger",
@@ -41,6 +46,8 @@ __all__ = [
     "ServerThread",
     "Stats",
     "Template",
+    "WebhookFaults",
+    "WebhookSender",
 ]
 
 _HOMES = {
@@ -48,12 +55,16 @@ _HOMES = {
     "FAULT_KINDS": "_faults",
     "FaultRule": "_faults",
     "Faults": "_faults",
-    "Ledger": "_state",
-    "LedgerEntry": "_state",
+    "Delivery": "_delivery",
+    "EventRecord": "_webhooks",
+    "Ledger": "_ledger",
+    "LedgerEntry": "_ledger",
     "PulseServer": "_server",
     "ServerThread": "_server",
-    "Stats": "_state",
-    "Template": "_state",
+    "Stats": "_ledger",
+    "Template": "_records",
+    "WebhookFaults": "_delivery",
+    "WebhookSender": "_delivery",
 }
 
 

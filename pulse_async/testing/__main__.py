@@ -6,6 +6,10 @@ Ctrl-C (or SIGTERM), and exits 0 without a traceback::
     python -m pulse_async.testing --port 8080
     python -m pulse_async.testing --rate-limit pro --seed 7 \\
         --fault "POST /v2/messages=reset_after_commit:probability=0.2"
+    python -m pulse_async.testing --webhook http://127.0.0.1:9000/webhooks
+
+Each ``--webhook URL`` registers an endpoint and prints its ``whsec_`` secret (a
+local test secret: give it to your receiver).
 """
 
 from __future__ import annotations
@@ -13,23 +17,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
 
+from pulse_async._core._ratelimit import PLANS
 from pulse_async.testing._faults import FAULT_KINDS, parse_fault_spec
 from pulse_async.testing._server import PulseServer, new_event_loop
 from pulse_async.testing._state import RateLimit
 
 
 def _rate_limit(text: str) -> RateLimit:
-    if text in ("free", "pro", "unlimited"):
-        return None if text == "unlimited" else text
+    if text == "unlimited":
+        return None
+    if text in PLANS:
+        return text
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            "use free, pro, unlimited or a number of requests per minute"
+            f"use {', '.join(PLANS)}, unlimited or a number of requests per minute"
         ) from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1 request per minute")
@@ -41,6 +49,12 @@ def _fault(text: str) -> str:
         parse_fault_spec(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _webhook_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError("must be an http:// or https:// URL")
     return text
 
 
@@ -57,7 +71,8 @@ def build_parser(prog: str = "python -m pulse_async.testing") -> argparse.Argume
         type=_rate_limit,
         default=None,
         metavar="PLAN",
-        help="plan of the printed keys: free, pro, unlimited (default) or requests per minute",
+        help=f"plan of the printed keys: {', '.join(PLANS)}, unlimited (default) or requests "
+        "per minute",
     )
     parser.add_argument("--seed", default=None, help="seed for reproducible fault injection")
     parser.add_argument(
@@ -90,6 +105,15 @@ def build_parser(prog: str = "python -m pulse_async.testing") -> argparse.Argume
         metavar="DOMAIN",
         help="verify an email sending domain (example.com and pulse.test are)",
     )
+    parser.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        type=_webhook_url,
+        metavar="URL",
+        help="send signed webhook events of every message status change to URL "
+        "(prints its secret). May be repeated.",
+    )
     return parser
 
 
@@ -118,8 +142,16 @@ async def serve(args: argparse.Namespace) -> None:
         print(f"  admin key:   {server.admin_key}")
         print(f"  editor key:  {server.editor_key}")
         print(f"  viewer key:  {server.viewer_key}")
+        print("Point the SDK and the pulse CLI at it (admin key) by pasting into a shell:")
+        print(
+            f"  export PULSE_BASE_URL={shlex.quote(server.url)}"
+            f" PULSE_API_KEY={shlex.quote(server.admin_key)}"
+        )
         if server.faults:
             print(f"  faults:      {len(server.faults.rules)} rule(s), seed {server.faults.seed}")
+        for url in args.webhook:
+            secret = server.add_webhook(url)
+            print(f"  webhook:     {url}  secret {secret}")
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
     print("Stopped.", flush=True)

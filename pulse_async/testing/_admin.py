@@ -18,6 +18,13 @@ never rate-limited, never gets injected faults and is not counted in
 ``POST /_admin/outcomes``  ``{"address": "a@example.com", "outcome": "bounced"}``
 ``POST /_admin/domains``   ``{"domain": "example.net"}``
 ``POST /_admin/templates`` ``{"id": "tmpl_x", "subject": "…", "text": "…", "html": "…"}``
+``POST /_admin/webhooks``  ``{"url": "http://127.0.0.1:9000/hook", "events": [...]}``
+                           (``events`` optional) → ``{"url": …, "secret": "whsec_…"}``
+``GET /_admin/webhooks``   ``{"data": [{"url", "events", "secrets"}…]}`` (a count of
+                           secrets, never the secrets)
+``POST /_admin/webhooks/rotate``  ``{"url": …, "overlap": 86400}`` → ``{"url", "secret"}``
+``GET /_admin/webhooks/deliveries``  ``{"data": [delivery…]}`` (the delivery log)
+``GET|POST /_admin/webhooks/faults``  ``{"duplicate": 0.5, "reorder": true, …}`` → the knobs
 =========================  ===========================================================
 
 Bad input answers ``400 validation_failed`` with the usual envelope.
@@ -53,6 +60,7 @@ def add_admin_routes(app: web.Application, server: PulseServer) -> None:
 
     def advance(body: Any) -> Any:
         state.clock.advance(body["seconds"])
+        server.webhooks.wake()
         return clock_json()
 
     def set_clock(body: Any) -> Any:
@@ -95,6 +103,30 @@ def add_admin_routes(app: web.Application, server: PulseServer) -> None:
         )
         return {"id": t.id, "subject": t.subject, "text": t.text, "html": t.html}
 
+    def add_webhook(body: Any) -> Any:
+        url = body["url"]
+        return {"url": url, "secret": server.webhooks.add(url, events=body.get("events"))}
+
+    def list_webhooks(_body: Any) -> Any:
+        return {
+            "data": [
+                {
+                    "url": e.url,
+                    "events": sorted(e.events) if e.events is not None else None,
+                    "secrets": len(e.signing_secrets(state.clock.time())),
+                }
+                for e in server.webhooks.endpoints.values()
+            ]
+        }
+
+    def rotate_webhook(body: Any) -> Any:
+        url = body["url"]
+        overlap = body.get("overlap", 24 * 3600)
+        return {"url": url, "secret": server.webhooks.rotate(url, overlap=overlap)}
+
+    def webhook_faults(body: Any) -> Any:
+        return server.webhooks.faults.set(**(body or {})).as_dict()
+
     routes: list[tuple[str, str, _AdminFn]] = [
         ("POST", "/_admin/advance", advance),
         ("POST", "/_admin/clock", set_clock),
@@ -107,6 +139,16 @@ def add_admin_routes(app: web.Application, server: PulseServer) -> None:
         ("POST", "/_admin/outcomes", set_outcome),
         ("POST", "/_admin/domains", verify_domain),
         ("POST", "/_admin/templates", register_template),
+        ("POST", "/_admin/webhooks", add_webhook),
+        ("GET", "/_admin/webhooks", list_webhooks),
+        ("POST", "/_admin/webhooks/rotate", rotate_webhook),
+        (
+            "GET",
+            "/_admin/webhooks/deliveries",
+            lambda _b: {"data": [d.as_dict() for d in server.webhooks.deliveries]},
+        ),
+        ("GET", "/_admin/webhooks/faults", webhook_faults),
+        ("POST", "/_admin/webhooks/faults", webhook_faults),
     ]
     for method, path, fn in routes:
         app.router.add_route(method, path, _wrap(server, fn))

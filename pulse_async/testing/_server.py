@@ -33,6 +33,7 @@ from aiohttp import web
 
 from pulse_async.errors import ValidationError
 from pulse_async.testing._clock import Clock
+from pulse_async.testing._delivery import WebhookSender
 from pulse_async.testing._faults import POST_KINDS, PRE_KINDS, FaultRule, Faults
 from pulse_async.testing._state import (
     ApiFailure,
@@ -153,6 +154,8 @@ class PulseServer:
         )
         self.faults = Faults(seed)
         self.stats = Stats()
+        #: Webhook endpoints, events, the delivery log and its fault knobs.
+        self.webhooks = WebhookSender(self.state, seed=seed)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -236,10 +239,12 @@ class PulseServer:
             raise
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        await self.webhooks.start()
 
     async def stop(self) -> None:
         """Stop listening and close every connection."""
         runner, self._runner = self._runner, None
+        await self.webhooks.stop()
         if runner is not None:
             self._stopping = True
             await runner.cleanup()
@@ -295,7 +300,22 @@ class PulseServer:
     def advance(self, seconds: float) -> datetime:
         """Move the server clock forward; returns the new time."""
         self._on_loop(self.state.clock.advance, seconds)
+        self._on_loop(self.webhooks.wake)
         return self.state.clock.now()
+
+    def add_webhook(self, url: str, *, events: Iterable[str] | None = None) -> str:
+        """Send signed webhook deliveries (SPEC §5) to ``url``; its ``whsec_…`` secret.
+
+        Every status change of either API's messages from now on becomes a
+        ``message.<status>`` event (``events``: only these types), delivered and
+        retried on the §5 schedule of the server clock. See ``server.webhooks``
+        for the delivery log (``.deliveries``), the events and the fault knobs.
+        """
+        return self._on_loop(self.webhooks.add, url, events=events)
+
+    def rotate_webhook_secret(self, url: str, *, overlap: float = 24 * 3600) -> str:
+        """A new secret for ``url``; the old one keeps signing for ``overlap`` server seconds."""
+        return self._on_loop(self.webhooks.rotate, url, overlap=overlap)
 
     def create_key(
         self,
@@ -727,6 +747,26 @@ class ServerThread:
     def advance(self, seconds: float) -> datetime:
         """Move the server clock forward."""
         return self.server.advance(seconds)
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        """The server's webhook sender (endpoints, events, delivery log, fault knobs)."""
+        return self.server.webhooks
+
+    def add_webhook(self, url: str, *, events: Iterable[str] | None = None) -> str:
+        """Send signed deliveries to ``url``; its secret (see :meth:`PulseServer.add_webhook`)."""
+        return self.server.add_webhook(url, events=events)
+
+    def rotate_webhook_secret(self, url: str, *, overlap: float = 24 * 3600) -> str:
+        """A new secret for ``url`` (see :meth:`PulseServer.rotate_webhook_secret`)."""
+        return self.server.rotate_webhook_secret(url, overlap=overlap)
+
+    def drain_webhooks(self, timeout: float = 10.0) -> None:
+        """Block until no delivery is due or in flight (``server.webhooks.drain``, blocking)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError("the server thread is not running")
+        asyncio.run_coroutine_threadsafe(self.server.webhooks.drain(timeout), loop).result()
 
     def create_key(
         self, *, role: str = "admin", rate_limit: RateLimit = "default", user_id: str | None = None

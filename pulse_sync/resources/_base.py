@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Coroutine
+from typing import Any, Generic, Protocol, TypeVar
+
+from pulse_async import AsyncPager, ClientOptions
+from pulse_sync._loop import run
+from pulse_sync._pager import Pager
 
 __all__ = ["HasAsync", "Resource"]
 
-A_co = TypeVar("A_co", covariant=True)
+T = TypeVar("T")
+
+
+class _Async(Protocol):
+    @property
+    def options(self) -> ClientOptions: ...
+
+
+A_co = TypeVar("A_co", bound=_Async, covariant=True)
 
 
 class HasAsync(Protocol[A_co]):
@@ -24,3 +37,11 @@ class Resource(Generic[A_co]):
 
     def __init__(self, client: HasAsync[A_co]) -> None:
         self._client = client
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run one call on the loop thread; wait no longer than its total timeout (+ grace)."""
+        return run(coro, within=self._client._async().options.timeout.total)
+
+    def _pager(self, pager: AsyncPager[T]) -> Pager[T]:
+        """A sync pager whose every page waits no longer than a call's total timeout."""
+        return Pager(pager, within=self._client._async().options.timeout.total)

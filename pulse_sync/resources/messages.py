@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from pulse_async import AsyncPulse, PulseError, SendParams
-from pulse_async.models import Message, MessageReceipt
+from pulse_async.constants import MessageStatusName
+from pulse_async.models import Message, MessageReceipt, MessageStatus
+from pulse_sync import _batch
 from pulse_sync._loop import run
 from pulse_sync.resources._base import Resource
 
@@ -22,7 +24,7 @@ class Messages(Resource[AsyncPulse]):
     def send(
         self,
         *,
-        to: Sequence[str],
+        to: list[str] | tuple[str, ...],
         subject: str,
         body: str,
         thread_id: str | None = None,
@@ -41,7 +43,7 @@ class Messages(Resource[AsyncPulse]):
                 to=["usr_123", "ada@example.com"], subject="Hi", body="**Hello**"
             )
         """
-        return run(
+        return self._run(
             self._client._async().messages.send(
                 to=to,
                 subject=subject,
@@ -54,13 +56,13 @@ class Messages(Resource[AsyncPulse]):
 
     def retrieve(self, message_id: str) -> Message:
         """A message with its current delivery ``status``."""
-        return run(self._client._async().messages.retrieve(message_id))
+        return self._run(self._client._async().messages.retrieve(message_id))
 
     def wait(
         self,
         message_id: str,
         *,
-        until: Collection[str] | None = None,
+        until: Iterable[MessageStatus | MessageStatusName] | None = None,
         timeout: float = 60.0,
         poll_interval: float = 0.5,
     ) -> Message:
@@ -73,11 +75,38 @@ class Messages(Resource[AsyncPulse]):
             message = pulse.messages.wait(receipt.message_id, timeout=30)
             print(message.status)  # delivered, bounced, failed or cancelled
         """
-        return run(
+        return run(  # wait's own timeout is this call's deadline
             self._client._async().messages.wait(
                 message_id, until=until, timeout=timeout, poll_interval=poll_interval
-            )
+            ),
+            within=timeout,
         )
+
+    @overload
+    def send_many(
+        self,
+        items: Iterable[SendParams | dict[str, Any]] | AsyncIterable[SendParams | dict[str, Any]],
+        *,
+        concurrency: int = 16,
+        batch_id: str | None = None,
+        key: Callable[[int, Any], str] | None = None,
+        on_progress: Callable[[int, int | None, int], object] | None = None,
+        progress: bool = False,
+        stream: Literal[False] = False,
+    ) -> list[MessageReceipt | PulseError]: ...
+
+    @overload
+    def send_many(
+        self,
+        items: Iterable[SendParams | dict[str, Any]] | AsyncIterable[SendParams | dict[str, Any]],
+        *,
+        concurrency: int = 16,
+        batch_id: str | None = None,
+        key: Callable[[int, Any], str] | None = None,
+        on_progress: Callable[[int, int | None, int], object] | None = None,
+        progress: bool = False,
+        stream: Literal[True],
+    ) -> Iterator[MessageReceipt | PulseError]: ...
 
     def send_many(
         self,
@@ -88,7 +117,8 @@ class Messages(Resource[AsyncPulse]):
         key: Callable[[int, Any], str] | None = None,
         on_progress: Callable[[int, int | None, int], object] | None = None,
         progress: bool = False,
-    ) -> list[MessageReceipt | PulseError]:
+        stream: bool = False,
+    ) -> list[MessageReceipt | PulseError] | Iterator[MessageReceipt | PulseError]:
         """Send many messages, at most ``concurrency`` at a time; one outcome per item.
 
         Each item is a mapping (or :class:`SendParams`) of ``send``'s
@@ -103,6 +133,16 @@ class Messages(Resource[AsyncPulse]):
                 ({"to": [u], "subject": "Digest", "body": text} for u in user_ids),
                 concurrency=64, batch_id="digest-2024-11-14",
             )
+
+        ``stream=True`` (sync only: the twin of the async batch's ``stream()``)
+        returns an iterator instead of a list: outcomes come as they finish, in
+        input order, and memory stays flat however many items there are.
+        Leaving it early (``break``, ``close()``) cancels the items still in
+        flight::
+
+            for outcome in pulse.messages.send_many(items, stream=True):
+                if isinstance(outcome, PulseError):
+                    log.warning("not sent: %s", outcome)
         """
         batch = self._client._async().messages.send_many(
             items,
@@ -112,4 +152,6 @@ class Messages(Resource[AsyncPulse]):
             on_progress=on_progress,
             progress=progress,
         )
-        return run(batch.collect())
+        if stream:  # which of the async batch's two faces; no behaviour of its own
+            return _batch.stream(batch)
+        return _batch.collect(batch)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Collection, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
+from typing import Any, Literal, overload
 
 from pulse_async import AsyncPulsewave, CreateParams, PulseError
-from pulse_async.models import Message
+from pulse_async.constants import ChannelName, MessageStatusName
+from pulse_async.models import Channel, Message, MessageStatus
+from pulse_sync import _batch
 from pulse_sync._loop import run
 from pulse_sync.resources._base import Resource
 
@@ -21,7 +23,7 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
     def create(
         self,
         *,
-        channel: str,
+        channel: Channel | ChannelName,
         to: str,
         from_: str,
         subject: str | None = None,
@@ -43,7 +45,7 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
                 channel="sms", to="+14155550123", from_="Pulse", text="Your code: 1234"
             )
         """
-        return run(
+        return self._run(
             self._client._async().messages.create(
                 channel=channel,
                 to=to,
@@ -60,11 +62,11 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
 
     def retrieve(self, message_id: str) -> Message:
         """The message with its current ``status``."""
-        return run(self._client._async().messages.retrieve(message_id))
+        return self._run(self._client._async().messages.retrieve(message_id))
 
     def cancel(self, message_id: str, *, idempotency_key: str | None = None) -> Message:
         """Cancel a message still ``queued``; otherwise ``ConflictError`` (``invalid_state``)."""
-        return run(
+        return self._run(
             self._client._async().messages.cancel(message_id, idempotency_key=idempotency_key)
         )
 
@@ -72,7 +74,7 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
         self,
         message_id: str,
         *,
-        until: Collection[str] | None = None,
+        until: Iterable[MessageStatus | MessageStatusName] | None = None,
         timeout: float = 60.0,
         poll_interval: float = 0.5,
     ) -> Message:
@@ -82,11 +84,40 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
         ``APITimeoutError`` after ``timeout`` seconds; returns early if the
         message reaches a final status outside ``until``.
         """
-        return run(
+        return run(  # wait's own timeout is this call's deadline
             self._client._async().messages.wait(
                 message_id, until=until, timeout=timeout, poll_interval=poll_interval
-            )
+            ),
+            within=timeout,
         )
+
+    @overload
+    def create_many(
+        self,
+        items: Iterable[CreateParams | dict[str, Any]]
+        | AsyncIterable[CreateParams | dict[str, Any]],
+        *,
+        concurrency: int = 16,
+        batch_id: str | None = None,
+        key: Callable[[int, Any], str] | None = None,
+        on_progress: Callable[[int, int | None, int], object] | None = None,
+        progress: bool = False,
+        stream: Literal[False] = False,
+    ) -> list[Message | PulseError]: ...
+
+    @overload
+    def create_many(
+        self,
+        items: Iterable[CreateParams | dict[str, Any]]
+        | AsyncIterable[CreateParams | dict[str, Any]],
+        *,
+        concurrency: int = 16,
+        batch_id: str | None = None,
+        key: Callable[[int, Any], str] | None = None,
+        on_progress: Callable[[int, int | None, int], object] | None = None,
+        progress: bool = False,
+        stream: Literal[True],
+    ) -> Iterator[Message | PulseError]: ...
 
     def create_many(
         self,
@@ -98,7 +129,8 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
         key: Callable[[int, Any], str] | None = None,
         on_progress: Callable[[int, int | None, int], object] | None = None,
         progress: bool = False,
-    ) -> list[Message | PulseError]:
+        stream: bool = False,
+    ) -> list[Message | PulseError] | Iterator[Message | PulseError]:
         """Create many messages, at most ``concurrency`` at a time; one outcome per item.
 
         Each item is a mapping (or :class:`CreateParams`) of ``create``'s
@@ -113,6 +145,16 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
                 ({"channel": "sms", "to": n, "from_": "Pulse", "text": code} for n in numbers),
                 concurrency=32, batch_id="otp-run-7",
             )
+
+        ``stream=True`` (sync only: the twin of the async batch's ``stream()``)
+        returns an iterator instead of a list: outcomes come as they finish, in
+        input order, and memory stays flat however many items there are.
+        Leaving it early (``break``, ``close()``) cancels the items still in
+        flight::
+
+            for outcome in pw.messages.create_many(items, stream=True):
+                if isinstance(outcome, PulseError):
+                    log.warning("not sent: %s", outcome)
         """
         batch = self._client._async().messages.create_many(
             items,
@@ -122,4 +164,6 @@ class PulsewaveMessages(Resource[AsyncPulsewave]):
             on_progress=on_progress,
             progress=progress,
         )
-        return run(batch.collect())
+        if stream:  # which of the async batch's two faces; no behaviour of its own
+            return _batch.stream(batch)
+        return _batch.collect(batch)

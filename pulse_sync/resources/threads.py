@@ -15,12 +15,17 @@ class Threads(Resource[AsyncPulse]):
 
     __slots__ = ()
 
-    def list(self, *, limit: int | None = None, unread: bool | None = None) -> Pager[Thread]:
+    def list(
+        self, *, limit: int | None = None, unread: bool | None = None, cursor: str | None = None
+    ) -> Pager[Thread]:
         """Threads, most recent activity first; ``unread=True`` for those with unread messages.
 
-        ``limit`` is the page size (1–50)::
+        ``limit`` is the page size (1–50); ``cursor`` resumes a listing from a
+        page's ``next_cursor`` you kept::
 
             for thread in pulse.threads.list(unread=True):
                 print(thread.subject, thread.unread_count)
         """
-        return Pager(self._client._async().threads.list(limit=limit, unread=unread))
+        return self._pager(
+            self._client._async().threads.list(limit=limit, unread=unread, cursor=cursor)
+        )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pulse_async import AsyncPulse
-from pulse_async.models import User
-from pulse_sync._loop import run
+from pulse_async.constants import RoleName, UserStatusName
+from pulse_async.models import Role, User, UserStatus
 from pulse_sync._pager import Pager
 from pulse_sync.resources._base import Resource
 
@@ -19,24 +19,32 @@ class Users(Resource[AsyncPulse]):
     __slots__ = ()
 
     def list(
-        self, *, limit: int | None = None, status: str | None = None, q: str | None = None
+        self,
+        *,
+        limit: int | None = None,
+        status: UserStatus | UserStatusName | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
     ) -> Pager[User]:
         """Users, newest first, fetched a page at a time as you iterate.
 
         ``limit`` is the page size (1–100); ``status`` filters (``active``,
-        ``inactive``, ``pending``); ``q`` searches name and email. Arguments
-        are checked now, before any request::
+        ``inactive``, ``pending``); ``q`` searches name and email; ``cursor``
+        resumes a listing from a page's ``next_cursor`` you kept (give the same
+        filters). Arguments are checked now, before any request::
 
             for user in pulse.users.list(status="active"):
                 ...
         """
-        return Pager(self._client._async().users.list(limit=limit, status=status, q=q))
+        return self._pager(
+            self._client._async().users.list(limit=limit, status=status, q=q, cursor=cursor)
+        )
 
     def create(
         self,
         *,
         email: str,
-        role: str,
+        role: Role | RoleName,
         name: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
@@ -47,7 +55,7 @@ class Users(Resource[AsyncPulse]):
 
             user = pulse.users.create(email="ada@example.com", role="editor")
         """
-        return run(
+        return self._run(
             self._client._async().users.create(
                 email=email,
                 role=role,
@@ -61,7 +69,7 @@ class Users(Resource[AsyncPulse]):
         self,
         user_id: str,
         *,
-        role: str | None = None,
+        role: Role | RoleName | None = None,
         name: str | None = None,
         metadata: Mapping[str, str | None] | None = None,
     ) -> User:
@@ -71,7 +79,7 @@ class Users(Resource[AsyncPulse]):
 
             pulse.users.update(user.id, metadata={"team": "ops", "old": None})
         """
-        return run(
+        return self._run(
             self._client._async().users.update(user_id, role=role, name=name, metadata=metadata)
         )
 
@@ -83,4 +91,4 @@ class Users(Resource[AsyncPulse]):
         connection reset, a timeout, a 5xx) it may have deleted the user, so a
         404 on the retry means the user is gone as asked, and the call succeeds.
         """
-        return run(self._client._async().users.delete(user_id))
+        return self._run(self._client._async().users.delete(user_id))

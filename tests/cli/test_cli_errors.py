@@ -72,7 +72,7 @@ def test_help_says_where_the_key_comes_from(cli: Cli) -> None:
     assert "shell history" in text
     for command in ("demo", "serve", "users", "messages", "threads", "pulsewave"):
         assert re.search(rf"^\s+{command}\s", text, re.MULTILINE), command
-    assert cli.run("--version").stdout.startswith("pulse-sdk ")
+    assert cli.run("--version").stdout.startswith("pulse-messaging ")
 
 
 def test_the_api_key_never_reaches_stdout_or_stderr(cli: Cli) -> None:

@@ -51,7 +51,7 @@ PW_MESSAGE: dict[str, Any] = {
     "created_at": "2024-11-14T09:00:00Z",
 }
 USER_AGENT_RE = re.compile(
-    rf"pulse-sdk/{re.escape(__version__)} python/\d+\.\d+ aiohttp/\d+\.\d+\.\d+\S*"
+    rf"pulse-messaging/{re.escape(__version__)} python/\d+\.\d+ aiohttp/\d+\.\d+\.\d+\S*"
 )
 
 

@@ -64,7 +64,7 @@ def err(status: int, body: bytes = b"", headers: dict[str, str] | None = None, *
 
 def test_user_agent_format() -> None:
     py = ".".join(platform.python_version_tuple()[:2])
-    assert user_agent("3.14.5") == f"pulse-sdk/{__version__} python/{py} aiohttp/3.14.5"
+    assert user_agent("3.14.5") == f"pulse-messaging/{__version__} python/{py} aiohttp/3.14.5"
 
 
 def test_sign_sets_credentials_and_identity_and_keeps_default_headers() -> None:
@@ -78,7 +78,7 @@ def test_sign_sets_credentials_and_identity_and_keeps_default_headers() -> None:
     headers = sign(options, "3.14.5")
     assert headers["Authorization"] == "Bearer pw_test_k"
     assert headers["Accept"] == "application/json"
-    assert headers["User-Agent"].startswith("pulse-sdk/")
+    assert headers["User-Agent"].startswith("pulse-messaging/")
     assert headers["X-Team"] == "ops"
 
 

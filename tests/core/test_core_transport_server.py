@@ -20,6 +20,7 @@ from pulse_async import (
     APITimeoutError,
     AsyncPulse,
     AsyncPulsewave,
+    ClientMisuseError,
     Timeout,
 )
 from pulse_async._core._http import Request
@@ -97,7 +98,7 @@ async def test_headers_and_body_on_the_wire(server: Server, api_key: str) -> Non
     assert headers["Authorization"] == f"Bearer {api_key}"
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept"] == "application/json"
-    assert headers["User-Agent"].startswith("pulse-sdk/")
+    assert headers["User-Agent"].startswith("pulse-messaging/")
     assert uuid.UUID(headers["Idempotency-Key"]).version == 4
     assert headers["Idempotency-Key"] == user.idempotency_key
     assert json.loads(body) == {"email": "a@b.co", "role": "admin", "name": "Zoë"}
@@ -234,9 +235,9 @@ async def test_session_is_created_lazily_and_aclose_twice_is_safe(
     assert transport.closed
     await pulse.aclose()
     await pulse.close()
-    with pytest.raises(APIConnectionError, match="closed") as info:
+    with pytest.raises(ClientMisuseError, match="closed") as info:
         await pulse.users.list().fetch_page()
-    assert info.value.retryable is False
+    assert not isinstance(info.value, APIConnectionError)  # never retried as a network error
     assert len(server.received) == 2
 
 
@@ -279,8 +280,8 @@ async def test_a_second_event_loop_is_refused_clearly(server: Server, api_key: s
             return None
 
         error = await asyncio.to_thread(on_another_loop)
-    assert isinstance(error, APIConnectionError)
-    assert error.retryable is False
+    assert isinstance(error, ClientMisuseError)
+    assert not isinstance(error, APIConnectionError)  # retry-on-network-error code stops
     assert "another event loop" in str(error)
     assert len(server.received) == 1
 

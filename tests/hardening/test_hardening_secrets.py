@@ -39,6 +39,7 @@ from pulse_async.errors import (
     APIError,
     APITimeoutError,
     AuthenticationError,
+    ClientMisuseError,
     NotFoundError,
     PulseError,
     ServerError,
@@ -213,7 +214,7 @@ def _scenarios() -> dict[str, tuple[Callable[[PulseServer], Awaitable[Any]], typ
         "timeout": (fault("latency", delay=5.0), APITimeoutError),
         "connection refused": (refused, APIConnectionError),
         "oversize body": (oversize, APIConnectionError),
-        "closed client": (closed_client, APIConnectionError),
+        "closed client": (closed_client, ClientMisuseError),
         "refused before sending": (before_sending, ValidationError),
     }
 

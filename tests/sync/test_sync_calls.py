@@ -10,7 +10,7 @@ import pulse_sync
 from pulse_async import AsyncPageIterator
 from pulse_async.testing import ServerThread
 from pulse_sync import (
-    APIConnectionError,
+    ClientMisuseError,
     ConflictError,
     NotFoundError,
     Pulse,
@@ -133,7 +133,7 @@ def test_close_is_idempotent_and_final(server: ServerThread) -> None:
     pulse.close()
     pulse.close()
     for client in (pulse, copy):
-        with pytest.raises(APIConnectionError, match="closed"):
+        with pytest.raises(ClientMisuseError, match="closed"):
             client.users.list(limit=1).fetch_page()
 
 

@@ -53,7 +53,7 @@ def test_the_session_lives_on_the_loop_thread(pulse: Pulse) -> None:
     (thread,) = loop_threads()
     assert thread is loop_mod.loop_thread()
     transport = pulse._async()._rt.transport  # white-box: where the session was created
-    assert transport._loop is loop_mod._state.loop
+    assert transport._loop is loop_mod._owner.loop
 
 
 async def test_works_inside_a_running_event_loop(pulse: Pulse) -> None:

@@ -30,6 +30,10 @@ RENAMED: dict[str, str | None] = {
     "__aexit__": "__exit__",
     "__aiter__": "__iter__",
 }
+#: Parameters only a sync twin has, appended after the async ones, and documented in a
+#: paragraph after the async docstring: a blocking call cannot hand back an awaitable
+#: batch with two faces (a list, a stream), so the sync twin asks which one.
+SYNC_ONLY_PARAMS: dict[str, list[str]] = {"send_many": ["stream"], "create_many": ["stream"]}
 BASE_URL = "http://127.0.0.1:9"  # never contacted: these tests make no request
 
 
@@ -102,9 +106,21 @@ def test_sync_twin_of_every_public_member(label: str, async_cls: type, sync_cls:
         else:
             assert callable(twin), where
             assert not inspect.iscoroutinefunction(twin), f"{where} must block, not be async"
-            assert _params(twin) == _params(member), f"{where}: parameters differ"
+            extra = SYNC_ONLY_PARAMS.get(name, [])
+            sync_params = _params(twin)
+            assert sync_params[: len(sync_params) - len(extra)] == _params(member), (
+                f"{where}: parameters differ"
+            )
+            assert [p[0] for p in sync_params[len(sync_params) - len(extra) :]] == extra, where
             expected = to_sync_doc(inspect.getdoc(member))
-            assert inspect.getdoc(twin) == expected, f"{where}: docstring differs"
+            doc = inspect.getdoc(twin)
+            if extra:  # the async docstring, then a paragraph on the sync-only parameters
+                assert doc is not None, where
+                assert expected is not None, where
+                assert doc.startswith(expected + "\n\n"), f"{where}: docstring differs"
+                assert all(f"``{p}=" in doc[len(expected) :] for p in extra), where
+            else:
+                assert doc == expected, f"{where}: docstring differs"
         checked += 1
     assert checked > 0
 
@@ -164,3 +180,16 @@ def test_names_load_when_first_used(tmp_path: Path) -> None:
         tmp_path,
     )
     assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_dir_shows_only_public_names() -> None:
+    """Issue 18: ``dir(pulse_sync)`` listed the module's own imports and helpers too."""
+    assert dir(pulse_sync) == sorted(pulse_sync.__all__)
+
+
+def test_every_async_params_class_has_its_sync_export() -> None:
+    """Issue 18: ``SendParams``/``CreateParams`` were missing from ``pulse_sync``."""
+    for name in ("SendParams", "CreateParams"):
+        assert name in pulse_async.__all__
+        assert getattr(pulse_sync, name) is getattr(pulse_async, name)
+    assert pulse_sync.SendParams(to=["usr_1"], subject="s", body="b").subject == "s"
