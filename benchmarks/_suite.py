@@ -496,24 +496,21 @@ def profile(ctx: Context) -> list[Row]:
         {g for per in groups.values() for g in per}, key=lambda g: -groups["AsyncPulse"].get(g, 0)
     )
     lines = [
-        "Own time per call by where the code lives (µs, cProfile-inflated; read the columns"
-        ' against each other). "before" columns: ' + _profile.BEFORE_NOTES,
+        "Own time per call by where the code lives (µs, cProfile-inflated: read the columns"
+        " against each other). " + _profile.BEFORE_NOTES,
         "",
-        "| code in | " + " | ".join(groups) + " | raw aiohttp (before) | AsyncPulse (before) |",
-        "|---|" + "---:|" * (len(groups) + 2),
+        "| code in | " + " | ".join(groups) + " | AsyncPulse (before) |",
+        "|---|" + "---:|" * (len(groups) + 1),
     ]
     for name in names:
         cells = [f"{groups[label].get(name, 0):,.0f}" for label in groups]
-        before = [f"{_profile.BEFORE[k].get(name, 0):,.0f}" for k in ("raw aiohttp", "AsyncPulse")]
-        lines.append(f"| {name} | " + " | ".join(cells + before) + " |")
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | {_profile.BEFORE.get(name, 0):,.0f} |"
+        )
     lines.append(
         "| **total** | "
         + " | ".join(f"**{sum(per.values()):,.0f}**" for per in groups.values())
-        + " | "
-        + " | ".join(
-            f"{sum(_profile.BEFORE[k].values()):,.0f}" for k in ("raw aiohttp", "AsyncPulse")
-        )
-        + " |"
+        + f" | {sum(_profile.BEFORE.values()):,.0f} |"
     )
     lines += ["", "Top functions by own time per call, AsyncPulse:", ""]
     lines += [f"    {us:7.1f} µs  {name}" for name, us in tops["AsyncPulse"]]
