@@ -5,14 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-cli
 BENCH_STAMP := $(VENV)/.installed-bench
+DOCS_STAMP := $(VENV)/.installed-docs
 COVERAGE_FLOOR := 95
 
-.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server check-name
+.PHONY: help demo test lint typecheck imports unit bench bench-smoke clean redis-server check-name chromium docs test-matrix
 
 help:
 	@echo "make demo   - run the SDK's main job against an embedded local Pulse server"
 	@echo "make test   - lint, type-check, layer contracts, tests with coverage, benchmark smoke"
 	@echo "make bench  - the full benchmark suite (writes benchmarks/RESULTS.md)"
+	@echo "make docs   - build the documentation site into site/ (mkdocs --strict)"
+	@echo "make test-matrix - the test suite (no coverage) on every Python 3.11+ found here"
 	@echo "make check-name - before a release: is our name on PyPI still free, or ours?"
 
 $(BIN)/python:
@@ -25,6 +28,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[cli]'
+	touch $@
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
@@ -44,17 +51,41 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-# The Redis tests run a real redis-server (a fresh CI machine has none; we run as root there).
-redis-server:
-	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+# Programs the tests run for real: installed with apt when missing and we are root (CI);
+# otherwise one line says what to install. $(1): the command, $(2): the Debian package.
+define need
+	@command -v $(1) >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); } \
+	  >/dev/null 2>&1; } || { echo "make: the tests need $(1): install it (e.g. sudo apt-get \
+	install $(2)) and run make again" >&2; exit 1; }
+endef
 
-unit: $(STAMP) redis-server
+# The Redis tests run a real redis-server.
+redis-server:
+	$(call need,redis-server,redis-server)
+
+# The inbox's browser tests drive the system Chromium through Playwright (no browser download).
+chromium:
+	@if [ -n "$$PULSE_CHROMIUM" ]; then test -x "$$PULSE_CHROMIUM" || { echo "make: \
+	PULSE_CHROMIUM=$$PULSE_CHROMIUM is not an executable" >&2; exit 1; }; else :; fi
+	$(if $(PULSE_CHROMIUM),,$(call need,chromium,chromium))
+
+unit: $(STAMP) redis-server chromium
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report --include='pulse_async/*' --fail-under=$(COVERAGE_FLOOR)
 
-test: lint typecheck imports unit
+# The documentation site (mkdocs-material, API reference by mkdocstrings): warnings fail.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck imports unit docs
+
+# The suite without coverage on every Python 3.11+ found on this machine (pyenv's, the
+# system's, uv's...), one virtualenv each under .venv-matrix/. MATRIX=3.12,3.13 narrows it.
+test-matrix: redis-server chromium
+	$(PY) tools/test_matrix.py
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks
@@ -65,4 +96,4 @@ check-name: | $(BIN)/python
 	$(BIN)/python tools/check_name.py
 
 clean:
-	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache
+	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache site test-artifacts .venv-*

@@ -61,7 +61,9 @@ if TYPE_CHECKING:
     from pulse_async._limiter import LocalRateLimiter, RateLimiter
     from pulse_async._pager import AsyncPageIterator, AsyncPager
     from pulse_async._redis_limiter import RedisRateLimiter
+    from pulse_async._response import APIResponse, RateLimitInfo
     from pulse_async._transport import ConnectorFactory
+    from pulse_async.resources._raw import AsyncRawPageIterator, AsyncRawPager
     from pulse_async.resources.messages import SendParams
     from pulse_async.resources.pulsewave import CreateParams
 
@@ -69,12 +71,15 @@ __all__ = [
     "FINAL_STATUSES",
     "APIConnectionError",
     "APIError",
+    "APIResponse",
     "APITimeoutError",
     "AsyncClient",
     "AsyncPageIterator",
     "AsyncPager",
     "AsyncPulse",
     "AsyncPulsewave",
+    "AsyncRawPageIterator",
+    "AsyncRawPager",
     "AuthenticationError",
     "Batch",
     "Channel",
@@ -93,6 +98,7 @@ __all__ = [
     "PermissionDeniedError",
     "PulseError",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
     "RedisRateLimiter",
     "RetryEvent",
@@ -109,17 +115,21 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "APIResponse": "pulse_async._response",
     "AsyncClient": "pulse_async._client",
     "AsyncPageIterator": "pulse_async._pager",
     "AsyncPager": "pulse_async._pager",
     "AsyncPulse": "pulse_async._client",
     "AsyncPulsewave": "pulse_async._client",
+    "AsyncRawPageIterator": "pulse_async.resources._raw",
+    "AsyncRawPager": "pulse_async.resources._raw",
     "Batch": "pulse_async._batch",
     "ClientOptions": "pulse_async._core._options",
     "ClientStats": "pulse_async._client",
     "ConnectorFactory": "pulse_async._transport",
     "CreateParams": "pulse_async.resources.pulsewave",
     "LocalRateLimiter": "pulse_async._limiter",
+    "RateLimitInfo": "pulse_async._response",
     "RateLimiter": "pulse_async._limiter",
     "RedisRateLimiter": "pulse_async._redis_limiter",
     "RetryEvent": "pulse_async._client",

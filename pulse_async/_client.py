@@ -74,7 +74,10 @@ from pulse_async._core._retry import (
     retry_delay,
 )
 from pulse_async._core._retry_after import parse_rate_limit_headers
+from pulse_async._instrument import CallWatch
+from pulse_async._instrument import watch as watch_call
 from pulse_async._limiter import RateLimiter, make_limiter
+from pulse_async._response import APIResponse
 from pulse_async._transport import ConnectorFactory, RawResponse, Transport
 from pulse_async.errors import (
     APIConnectionError,
@@ -85,6 +88,7 @@ from pulse_async.errors import (
     ServerError,
 )
 from pulse_async.resources import AsyncMessages, AsyncPulsewaveMessages, AsyncThreads, AsyncUsers
+from pulse_async.resources._raw import AsyncPulsewaveWithRawResponse, AsyncPulseWithRawResponse
 
 __all__ = ["AsyncClient", "AsyncPulse", "AsyncPulsewave", "ClientStats", "RetryEvent", "Sender"]
 
@@ -324,21 +328,57 @@ class AsyncClient:
         self, request: Request, structure: Callable[[Any], T], *, deadline: float | None = None
     ) -> T:
         # With a structure, the call returns a model or raises: never None.
-        return cast(T, await self._run(request, structure, deadline))
+        return cast(T, await self._run(self._open(request, deadline), structure))
 
     async def _call_empty(self, request: Request) -> None:
-        await self._run(request, None, None)
+        await self._run(self._open(request, None), None)
 
-    async def _run(
-        self, request: Request, structure: Callable[[Any], T] | None, deadline: float | None
-    ) -> T | None:
-        rt = self._rt
-        timeout = self._options.timeout
-        # 2. The call's state and deadline.
+    async def _call_raw(
+        self,
+        request: Request,
+        structure: Callable[[Any], T] | None,
+        *,
+        deadline: float | None = None,
+    ) -> APIResponse[T | None]:
+        """The call of ``with_raw_response``: the model with the call's metadata."""
+        call = self._open(request, deadline)
+        result = await self._run(call, structure)
+        raw = call.raw
+        assert raw is not None  # a call that returned had an answer
+        return APIResponse(
+            status=raw.status,
+            headers=raw.headers,
+            parsed=result,
+            attempts=call.attempts,
+            elapsed=self._clock() - call.started,
+            idempotency_key=call.idempotency_key,
+        )
+
+    def _open(self, request: Request, deadline: float | None) -> _Call:
+        """2. The call's state and deadline."""
         now = self._clock()
-        call = _Call(request, now, now + timeout.total)
+        call = _Call(request, now, now + self._options.timeout.total)
         if deadline is not None and deadline < call.deadline:
             call.deadline = deadline
+        return call
+
+    async def _run(
+        self,
+        call: _Call,
+        structure: Callable[[Any], T] | None,
+        sender: Sender | CallWatch | None = None,
+    ) -> T | None:
+        rt = self._rt
+        if sender is None:
+            sender = rt.transport
+            # Tracing or DEBUG logging on: the call runs in its span, each attempt through
+            # the watcher. Off (the usual case): this one question is all it costs.
+            watch = watch_call(self._options.base_url, call.request, call, sender)
+            if watch is not None:
+                return await watch.run(self._run(call, structure, watch))
+        request = call.request
+        timeout = self._options.timeout
+        now = call.started
         while True:
             # 3. Admission: a server-requested pause, then the limiter's slot.
             if rt.limiter is not None or rt.paused_until > now:
@@ -362,7 +402,7 @@ class AsyncClient:
             call.attempts += 1
             rt.stats.attempts += 1
             try:
-                raw = call.raw = await rt.transport.send(request, timeout=attempt_timeout)
+                raw = call.raw = await sender.send(request, timeout=attempt_timeout)
                 result = decipher(
                     raw.status,
                     raw.headers,
@@ -554,6 +594,18 @@ class AsyncPulse(AsyncClient):
         self.messages = AsyncMessages(self)
         self.threads = AsyncThreads(self)
 
+    @property
+    def with_raw_response(self) -> AsyncPulseWithRawResponse:
+        """The same methods, each returning an :class:`~pulse_async.APIResponse`.
+
+        The response carries the model (``.parse()``) with the request id, the
+        rate-limit state, whether it was an idempotent replay, the attempts
+        made and the time taken; list methods' ``.pages()`` yield one per page::
+
+            response = pulse.with_raw_response.messages.send(to=["usr_1"], subject="Hi", body="…")
+        """
+        return AsyncPulseWithRawResponse(self)
+
 
 class AsyncPulsewave(AsyncClient):
     """The Pulsewave v1 (delivery) API: one message on one channel.
@@ -578,3 +630,13 @@ class AsyncPulsewave(AsyncClient):
 
     def _bind_resources(self) -> None:
         self.messages = AsyncPulsewaveMessages(self)
+
+    @property
+    def with_raw_response(self) -> AsyncPulsewaveWithRawResponse:
+        """The same methods, each returning an :class:`~pulse_async.APIResponse`.
+
+        The response carries the model (``.parse()``) with the request id, the
+        rate-limit state, whether it was an idempotent replay, the attempts
+        made and the time taken.
+        """
+        return AsyncPulsewaveWithRawResponse(self)

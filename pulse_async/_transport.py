@@ -182,8 +182,8 @@ class Transport:
             client_timeout = aiohttp.ClientTimeout(
                 total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
             )
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s%s", request.method, self._base_url, request.path)
+        if request.headers:  # a trace's traceparent; the signed headers win
+            headers = {**request.headers, **headers}
         # The error is built inside ``except`` but raised outside it, so it carries no
         # ``__context__``: the aiohttp exception (whose repr shows the request headers,
         # the key among them) must not travel with it.

@@ -21,6 +21,11 @@ Every failure a call can end in is one of these; no third-party exception
     │   └── APITimeoutError
     └── WebhookVerificationError  a webhook delivery that must not be trusted (.reason)
 
+Every error the server answered (an :class:`APIError`, or a server-side
+:class:`ValidationError`) carries ``.rate_limit``: the
+:class:`~pulse_async.RateLimitInfo` of its ``X-RateLimit-*`` headers, or
+``None`` when the answer had none.
+
 Every error carries ``.idempotency_key``: the key the failed call sent (or
 ``None`` for calls that send none), so the caller can re-send the same
 operation later without risking a duplicate. Every error also carries
@@ -40,7 +45,10 @@ field or from our own text, and ``headers`` are the *response* headers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pulse_async._core._retry_after import RateLimitInfo
 
 __all__ = [
     "APIConnectionError",
@@ -105,6 +113,8 @@ class _HTTPDetails:
     field: str | None
     request_id: str | None
     headers: Mapping[str, str]
+    #: The answer's ``X-RateLimit-*`` (limit, remaining, reset), or ``None`` without them.
+    rate_limit: RateLimitInfo | None
 
     def _set_http(
         self,
@@ -114,12 +124,14 @@ class _HTTPDetails:
         field: str | None,
         request_id: str | None,
         headers: Mapping[str, str] | None,
+        rate_limit: RateLimitInfo | None,
     ) -> None:
         self.status = status
         self.code = code
         self.field = field
         self.request_id = request_id
         self.headers = dict(headers or {})
+        self.rate_limit = rate_limit
 
     def _describe(self, message: str) -> str:
         parts = [message]
@@ -150,10 +162,16 @@ class APIError(_HTTPDetails, PulseError):
         request_id: str | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        rate_limit: RateLimitInfo | None = None,
     ) -> None:
         super().__init__(message, idempotency_key=idempotency_key)
         self._set_http(
-            status=status, code=code, field=field, request_id=request_id, headers=headers
+            status=status,
+            code=code,
+            field=field,
+            request_id=request_id,
+            headers=headers,
+            rate_limit=rate_limit,
         )
 
     def __str__(self) -> str:
@@ -190,6 +208,7 @@ class RateLimitError(APIError):
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         retry_after: float | None = None,
+        rate_limit: RateLimitInfo | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -199,6 +218,7 @@ class RateLimitError(APIError):
             request_id=request_id,
             headers=headers,
             idempotency_key=idempotency_key,
+            rate_limit=rate_limit,
         )
         self.retry_after = retry_after
 
@@ -224,10 +244,16 @@ class ValidationError(_HTTPDetails, PulseError, ValueError):
         request_id: str | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        rate_limit: RateLimitInfo | None = None,
     ) -> None:
         super().__init__(message, idempotency_key=idempotency_key)
         self._set_http(
-            status=status, code=code, field=field, request_id=request_id, headers=headers
+            status=status,
+            code=code,
+            field=field,
+            request_id=request_id,
+            headers=headers,
+            rate_limit=rate_limit,
         )
 
     def __str__(self) -> str:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         FINAL_STATUSES,
         APIConnectionError,
         APIError,
+        APIResponse,
         APITimeoutError,
         AuthenticationError,
         Channel,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         PulseError,
         RateLimiter,
         RateLimitError,
+        RateLimitInfo,
         RedisRateLimiter,
         RetryEvent,
         Role,
@@ -64,11 +66,13 @@ if TYPE_CHECKING:
     from pulse_sync._client import Client, Pulse, Pulsewave
     from pulse_sync._loop import LoopThreadError
     from pulse_sync._pager import Pager
+    from pulse_sync._raw import RawPager
 
 __all__ = [
     "FINAL_STATUSES",
     "APIConnectionError",
     "APIError",
+    "APIResponse",
     "APITimeoutError",
     "AuthenticationError",
     "Channel",
@@ -91,7 +95,9 @@ __all__ = [
     "PulseError",
     "Pulsewave",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
+    "RawPager",
     "RedisRateLimiter",
     "RetryEvent",
     "Role",
@@ -113,6 +119,7 @@ _HOMES: dict[str, str] = {
     "Pager": "pulse_sync._pager",
     "Pulse": "pulse_sync._client",
     "Pulsewave": "pulse_sync._client",
+    "RawPager": "pulse_sync._raw",
 }
 
 

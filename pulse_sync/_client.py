@@ -29,6 +29,7 @@ from pulse_async.constants import (
     DEFAULT_MAX_RETRY_AFTER,
 )
 from pulse_sync._loop import Binding
+from pulse_sync._raw import PulsewaveWithRawResponse, PulseWithRawResponse
 
 if TYPE_CHECKING:
     from pulse_async import ConnectorFactory
@@ -213,6 +214,18 @@ class Pulse(Client[AsyncPulse]):
         self.messages = Messages(self)
         self.threads = Threads(self)
 
+    @property
+    def with_raw_response(self) -> PulseWithRawResponse:
+        """The same methods, each returning an :class:`~pulse_async.APIResponse`.
+
+        The response carries the model (``.parse()``) with the request id, the
+        rate-limit state, whether it was an idempotent replay, the attempts
+        made and the time taken; list methods' ``.pages()`` yield one per page::
+
+            response = pulse.with_raw_response.messages.send(to=["usr_1"], subject="Hi", body="…")
+        """
+        return PulseWithRawResponse(self)
+
 
 class Pulsewave(Client[AsyncPulsewave]):
     """The Pulsewave v1 (delivery) API: one message on one channel.
@@ -237,3 +250,13 @@ class Pulsewave(Client[AsyncPulsewave]):
 
     def _bind_resources(self) -> None:
         self.messages = PulsewaveMessages(self)
+
+    @property
+    def with_raw_response(self) -> PulsewaveWithRawResponse:
+        """The same methods, each returning an :class:`~pulse_async.APIResponse`.
+
+        The response carries the model (``.parse()``) with the request id, the
+        rate-limit state, whether it was an idempotent replay, the attempts
+        made and the time taken.
+        """
+        return PulsewaveWithRawResponse(self)

@@ -10,6 +10,9 @@ never runs, enters or patches an event loop.
 Mechanics, all here and stdlib only (but for ``APITimeoutError``, loaded when raised):
 
 - **Lazy start.** No thread at import; the first call starts it, under a lock.
+- **The caller's context.** Each call's task runs in a copy of the calling
+  thread's ``contextvars`` context, so what the caller set (an OpenTelemetry
+  span, a request id in a logging context) is seen by the call.
 - **One crossing per call.** :func:`run` queues one callback with
   ``call_soon_threadsafe`` and blocks on a plain lock released when the
   coroutine ends: no thread or executor per call, no lock taken on the way in
@@ -55,6 +58,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
 import logging
 import os
 import threading
@@ -119,10 +123,13 @@ class _Call(Generic[T]):
     before the loop picked it up is never started at all.
     """
 
-    __slots__ = ("abandoned", "coro", "done", "error", "result", "task")
+    __slots__ = ("_context", "abandoned", "coro", "done", "error", "result", "task")
 
     def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
         self.coro: Coroutine[Any, Any, T] | None = coro
+        # The caller's context variables travel with the call (its current trace span,
+        # so the call's span is the caller's child): a copy, so nothing set there leaks back.
+        self._context = contextvars.copy_context()
         self.done = threading.Lock()
         self.done.acquire()
         self.result: T | None = None
@@ -137,7 +144,7 @@ class _Call(Generic[T]):
             self._close_unstarted()
             self.done.release()
             return
-        self.task = asyncio.get_running_loop().create_task(self._drive())
+        self.task = asyncio.get_running_loop().create_task(self._drive(), context=self._context)
         self.task.add_done_callback(self._finished)
 
     async def _drive(self) -> None:

@@ -35,6 +35,8 @@ DESIGN_NAMES = {
         "ValidationError",
         "APIConnectionError",
         "APITimeoutError",
+        "APIResponse",
+        "RateLimitInfo",
     ],
     "pulse_async.errors": [
         "PulseError",

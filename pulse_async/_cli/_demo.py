@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 import time
 import uuid
@@ -73,7 +75,48 @@ class _Narrator:
 
 
 async def run_demo(args: argparse.Namespace) -> int:
-    """Run the demo; 0 when every message was accepted exactly once, else 1."""
+    """Run the demo; 0 when every message was accepted exactly once, else 1.
+
+    With ``--serve`` the server keeps running afterwards, with its web inbox,
+    until Ctrl-C (or SIGTERM).
+    """
+    per_minute: float | None = args.rate_limit
+    server = PulseServer(
+        rate_limit=None if per_minute is None else max(1, int(per_minute)),
+        seed=args.seed,
+        port=getattr(args, "port", 0) or 0,
+    )
+    async with server:
+        status = await _fan_out(args, server)
+        if getattr(args, "serve", False):
+            await _serve(server, sys.stderr if getattr(args, "json", False) else sys.stdout)
+    return status
+
+
+async def _serve(server: PulseServer, out: TextIO) -> None:
+    """Keep the server up, and say where its inbox is, until SIGINT or SIGTERM.
+
+    ``out`` is stderr under ``--json``, so stdout stays one JSON document.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: no handlers
+            loop.add_signal_handler(sig, stop.set)
+    out.write(
+        f"\nThe local Pulse server keeps running: open its inbox at {server.url}/\n"
+        f"  Pulse v2:    {server.v2_url}\n"
+        f"  Pulsewave:   {server.v1_url}\n"
+        f"  admin key:   {server.admin_key}   (the inbox's controls ask for it)\n"
+        "Press Ctrl-C to stop.\n"
+    )
+    out.flush()
+    await stop.wait()
+    out.write("Stopped.\n")
+    out.flush()
+
+
+async def _fan_out(args: argparse.Namespace, server: PulseServer) -> int:
     out = sys.stdout
     as_json = bool(getattr(args, "json", False))
     say = _Narrator(out, as_json)
@@ -81,106 +124,97 @@ async def run_demo(args: argparse.Namespace) -> int:
     concurrency: int = args.concurrency
     per_minute: float | None = args.rate_limit
     started = time.perf_counter()
+    say(f"pulse demo: a local Pulse server is running in this process at {server.url}")
+    say("  (no account and no key needed: the server issued its own test keys)")
+    say()
+    async with AsyncPulse(
+        server.admin_key,
+        base_url=server.v2_url,
+        rate_limit=per_minute,
+        max_retries=_FAULT_RETRIES if args.faults else 2,
+    ) as pulse:
+        users = await asyncio.gather(
+            *(pulse.users.create(email=e, name=n, role=r) for e, n, r in _USERS)
+        )
+        say(f"Invited {len(users)} users: " + ", ".join(u.name or u.email for u in users))
 
-    server = PulseServer(
-        rate_limit=None if per_minute is None else max(1, int(per_minute)), seed=args.seed
-    )
-    async with server:
-        say(f"pulse demo: a local Pulse server is running in this process at {server.url}")
-        say("  (no account and no key needed: the server issued its own test keys)")
-        say()
-        async with AsyncPulse(
-            server.admin_key,
-            base_url=server.v2_url,
-            rate_limit=per_minute,
-            max_retries=_FAULT_RETRIES if args.faults else 2,
-        ) as pulse:
-            users = await asyncio.gather(
-                *(pulse.users.create(email=e, name=n, role=r) for e, n, r in _USERS)
+        burst = min(_BURST_OF_429, max(1, count // 4))
+        if args.faults:
+            route = "POST /v2/messages"
+            server.faults.add("reset_after_commit", route=route, probability=_RESET_AFTER_COMMIT)
+            server.faults.add("server_error", route=route, probability=_SERVER_ERRORS)
+            server.faults.add(
+                "server_error", route="GET /v2/messages/{id}", probability=_SERVER_ERRORS
             )
-            say(f"Invited {len(users)} users: " + ", ".join(u.name or u.email for u in users))
-
-            burst = min(_BURST_OF_429, max(1, count // 4))
-            if args.faults:
-                route = "POST /v2/messages"
-                server.faults.add(
-                    "reset_after_commit", route=route, probability=_RESET_AFTER_COMMIT
-                )
-                server.faults.add("server_error", route=route, probability=_SERVER_ERRORS)
-                server.faults.add(
-                    "server_error", route="GET /v2/messages/{id}", probability=_SERVER_ERRORS
-                )
-                say(
-                    f"Faults on: {_RESET_AFTER_COMMIT:.0%} of sends are committed and then the "
-                    f"connection is reset, {_SERVER_ERRORS:.0%} answer 500, and a burst of "
-                    f"{burst} x 429 hits halfway (max_retries={_FAULT_RETRIES})"
-                )
-
-            limit_text = "off" if per_minute is None else f"{per_minute:,.0f}/min"
             say(
-                f"Sending {count:,} messages with messages.send_many "
-                f"({concurrency} in flight, rate limiter {limit_text})..."
+                f"Faults on: {_RESET_AFTER_COMMIT:.0%} of sends are committed and then the "
+                f"connection is reset, {_SERVER_ERRORS:.0%} answer 500, and a burst of "
+                f"{burst} x 429 hits halfway (max_retries={_FAULT_RETRIES})"
             )
-            user_ids = [u.id for u in users]
 
-            def items() -> Iterator[dict[str, Any]]:
-                # send_many pulls items as it goes: the burst meets the second half.
-                for index in range(count):
-                    if args.faults and index == count // 2:
-                        server.faults.add("rate_limited", route="POST /v2/messages", count=burst)
-                    yield _item(index, user_ids)
+        limit_text = "off" if per_minute is None else f"{per_minute:,.0f}/min"
+        say(
+            f"Sending {count:,} messages with messages.send_many "
+            f"({concurrency} in flight, rate limiter {limit_text})..."
+        )
+        user_ids = [u.id for u in users]
 
-            bar = make_progress(count, "sending")
+        def items() -> Iterator[dict[str, Any]]:
+            # send_many pulls items as it goes: the burst meets the second half.
+            for index in range(count):
+                if args.faults and index == count // 2:
+                    server.faults.add("rate_limited", route="POST /v2/messages", count=burst)
+                yield _item(index, user_ids)
 
-            def on_progress(done: int, _total: int | None, failed: int) -> None:
-                bar.update(done, failed)
+        bar = make_progress(count, "sending")
 
-            send_started = time.perf_counter()
-            try:
-                outcomes = await pulse.messages.send_many(
-                    items(),
-                    concurrency=concurrency,
-                    batch_id=f"demo-{uuid.uuid4().hex[:12]}",
-                    on_progress=on_progress,
-                )
-            finally:
-                bar.close()
-            send_seconds = time.perf_counter() - send_started
-            receipts = [o for o in outcomes if isinstance(o, MessageReceipt)]
-            send_errors = [o for o in outcomes if isinstance(o, PulseError)]
+        def on_progress(done: int, _total: int | None, failed: int) -> None:
+            bar.update(done, failed)
 
-            say(
-                f"Waiting for {len(receipts):,} messages to reach a final status (messages.wait)..."
+        send_started = time.perf_counter()
+        try:
+            outcomes = await pulse.messages.send_many(
+                items(),
+                concurrency=concurrency,
+                batch_id=f"demo-{uuid.uuid4().hex[:12]}",
+                on_progress=on_progress,
             )
-            statuses: Counter[str] = Counter()
-            gate = asyncio.Semaphore(concurrency)
-            bar = make_progress(len(receipts), "delivering")
+        finally:
+            bar.close()
+        send_seconds = time.perf_counter() - send_started
+        receipts = [o for o in outcomes if isinstance(o, MessageReceipt)]
+        send_errors = [o for o in outcomes if isinstance(o, PulseError)]
 
-            async def track(receipt: MessageReceipt) -> None:
-                async with gate:
-                    try:
-                        message = await pulse.messages.wait(
-                            receipt.message_id, timeout=60, poll_interval=0.25
-                        )
-                    except PulseError:
-                        statuses["unknown"] += 1
-                    else:
-                        statuses[message.status] += 1
-                bar.update(statuses.total())
+        say(f"Waiting for {len(receipts):,} messages to reach a final status (messages.wait)...")
+        statuses: Counter[str] = Counter()
+        gate = asyncio.Semaphore(concurrency)
+        bar = make_progress(len(receipts), "delivering")
 
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for receipt in receipts:
-                        group.create_task(track(receipt))
-            finally:
-                bar.close()
-            stats = pulse.stats
+        async def track(receipt: MessageReceipt) -> None:
+            async with gate:
+                try:
+                    message = await pulse.messages.wait(
+                        receipt.message_id, timeout=60, poll_interval=0.25
+                    )
+                except PulseError:
+                    statuses["unknown"] += 1
+                else:
+                    statuses[message.status] += 1
+            bar.update(statuses.total())
 
-        on_server = len(server.ledger.of_kind("message.created"))
-        duplicates = server.ledger.duplicate_idempotency_keys()
-        faults = dict(server.stats.faults)
-        replayed = server.stats.replayed
-        server_429s = server.stats.rate_limited
+        try:
+            async with asyncio.TaskGroup() as group:
+                for receipt in receipts:
+                    group.create_task(track(receipt))
+        finally:
+            bar.close()
+        stats = pulse.stats
+
+    on_server = len(server.ledger.of_kind("message.created"))
+    duplicates = server.ledger.duplicate_idempotency_keys()
+    faults = dict(server.stats.faults)
+    replayed = server.stats.replayed
+    server_429s = server.stats.rate_limited
     total_seconds = time.perf_counter() - started
 
     summary: dict[str, Any] = {

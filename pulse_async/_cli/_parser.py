@@ -88,6 +88,16 @@ def _concurrency(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -196,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"{', '.join(PLANS)} or off (default 60000)",
     )
     demo.add_argument("--seed", default=None, help="seed for reproducible fault injection")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the server running afterwards, with its web inbox at its root URL, until Ctrl-C",
+    )
+    demo.add_argument(
+        "--port", type=_port, default=0, help="the server's port (default: a free one)"
+    )
     demo.set_defaults(handler="demo")
 
     # serve ---------------------------------------------------------------------------------

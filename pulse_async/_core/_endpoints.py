@@ -60,7 +60,10 @@ def list_users(
     """``GET /users``."""
     v.validate_list_users(limit=limit, cursor=cursor, status=status, q=q)
     return Request(
-        method="GET", path="/users", query=_query(limit=limit, cursor=cursor, status=status, q=q)
+        method="GET",
+        path="/users",
+        query=_query(limit=limit, cursor=cursor, status=status, q=q),
+        operation="users.list",
     )
 
 
@@ -79,7 +82,13 @@ def create_user(
         body["name"] = name
     if metadata is not None:
         body["metadata"] = dict(metadata)
-    return Request(method="POST", path="/users", body=body, idempotency_key=_key(idempotency_key))
+    return Request(
+        method="POST",
+        path="/users",
+        body=body,
+        idempotency_key=_key(idempotency_key),
+        operation="users.create",
+    )
 
 
 def update_user(
@@ -99,13 +108,24 @@ def update_user(
         body["name"] = name
     if metadata is not None:
         body["metadata"] = dict(metadata)
-    return Request(method="PATCH", path=path("/users/{}", user_id), body=body)
+    return Request(
+        method="PATCH",
+        path=path("/users/{}", user_id),
+        body=body,
+        operation="users.update",
+        template="/users/{id}",
+    )
 
 
 def delete_user(user_id: str) -> Request:
     """``DELETE /users/{id}``."""
     v.check_path_id(user_id, "user_id")
-    return Request(method="DELETE", path=path("/users/{}", user_id))
+    return Request(
+        method="DELETE",
+        path=path("/users/{}", user_id),
+        operation="users.delete",
+        template="/users/{id}",
+    )
 
 
 def send_message(
@@ -133,21 +153,33 @@ def send_message(
     if when is not None:
         payload["send_at"] = format_datetime(when)
     return Request(
-        method="POST", path="/messages", body=payload, idempotency_key=_key(idempotency_key)
+        method="POST",
+        path="/messages",
+        body=payload,
+        idempotency_key=_key(idempotency_key),
+        operation="messages.send",
     )
 
 
 def retrieve_message(message_id: str) -> Request:
     """``GET /messages/{id}`` (Pulse v2)."""
     v.check_path_id(message_id, "message_id")
-    return Request(method="GET", path=path("/messages/{}", message_id))
+    return Request(
+        method="GET",
+        path=path("/messages/{}", message_id),
+        operation="messages.retrieve",
+        template="/messages/{id}",
+    )
 
 
 def list_threads(*, limit: int | None, cursor: str | None, unread: bool | None) -> Request:
     """``GET /threads``."""
     v.validate_list_threads(limit=limit, cursor=cursor, unread=unread)
     return Request(
-        method="GET", path="/threads", query=_query(limit=limit, cursor=cursor, unread=unread)
+        method="GET",
+        path="/threads",
+        query=_query(limit=limit, cursor=cursor, unread=unread),
+        operation="threads.list",
     )
 
 
@@ -190,14 +222,23 @@ def create_pulsewave_message(
     }
     body.update((k, val) for k, val in optional.items() if val is not None)
     return Request(
-        method="POST", path="/messages", body=body, idempotency_key=_key(idempotency_key)
+        method="POST",
+        path="/messages",
+        body=body,
+        idempotency_key=_key(idempotency_key),
+        operation="messages.create",
     )
 
 
 def retrieve_pulsewave_message(message_id: str) -> Request:
     """``GET /messages/{id}`` (Pulsewave)."""
     v.check_path_id(message_id, "message_id")
-    return Request(method="GET", path=path("/messages/{}", message_id))
+    return Request(
+        method="GET",
+        path=path("/messages/{}", message_id),
+        operation="messages.retrieve",
+        template="/messages/{id}",
+    )
 
 
 def cancel_pulsewave_message(message_id: str, *, idempotency_key: str | None) -> Request:
@@ -207,4 +248,6 @@ def cancel_pulsewave_message(message_id: str, *, idempotency_key: str | None) ->
         method="POST",
         path=path("/messages/{}/cancel", message_id),
         idempotency_key=_key(idempotency_key),
+        operation="messages.cancel",
+        template="/messages/{id}/cancel",
     )

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import attrs
 
 from pulse_async._core._options import ClientOptions
-from pulse_async._core._retry_after import parse_retry_after
+from pulse_async._core._retry_after import parse_rate_limit_headers, parse_retry_after
 from pulse_async._version import DISTRIBUTION, __version__
 from pulse_async.errors import (
     APIConnectionError,
@@ -56,6 +56,10 @@ class Request:
 
     ``path`` is already quoted. ``body`` is the JSON body holding only the
     fields the caller set. ``idempotency_key`` is set for every POST.
+    ``operation`` (``"messages.send"``) and ``template`` (``"/messages/{id}"``;
+    ``None`` when the path has no ids) name the call in traces and logs
+    without its ids. ``headers`` are added to this one request (a trace's
+    ``traceparent``); the signed headers always win.
     """
 
     method: str
@@ -63,6 +67,10 @@ class Request:
     query: Mapping[str, str] | None = None
     body: Mapping[str, Any] | None = None
     idempotency_key: str | None = None
+    # Descriptions of the call, not part of what is asked: left out of equality.
+    operation: str = attrs.field(default="", eq=False)
+    template: str | None = attrs.field(default=None, eq=False)
+    headers: Mapping[str, str] | None = attrs.field(default=None, eq=False)
 
 
 def path(template: str, *ids: str) -> str:
@@ -252,6 +260,7 @@ def error_from_response(
         "request_id": request_id,
         "headers": _safe_headers(headers),
         "idempotency_key": idempotency_key,
+        "rate_limit": parse_rate_limit_headers(headers),
     }
     if status == 400:
         return ValidationError(message, **common)

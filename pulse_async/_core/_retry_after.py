@@ -17,7 +17,13 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-__all__ = ["MAX_RETRY_AFTER", "RateLimitHeaders", "parse_rate_limit_headers", "parse_retry_after"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "RateLimitHeaders",
+    "RateLimitInfo",
+    "parse_rate_limit_headers",
+    "parse_retry_after",
+]
 
 MAX_RETRY_AFTER = 86_400.0
 
@@ -58,12 +64,21 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 @attrs.frozen
-class RateLimitHeaders:
-    """What ``X-RateLimit-*`` said; each part ``None`` when absent or unusable."""
+class RateLimitInfo:
+    """What the server's ``X-RateLimit-*`` headers said; each part ``None`` when absent or unusable.
+
+    ``limit`` and ``remaining`` are request counts; ``reset`` is the seconds
+    until the quota is full again. Public as ``pulse_async.RateLimitInfo``:
+    ``APIResponse.rate_limit`` and ``APIError.rate_limit`` are one.
+    """
 
     limit: int | None
     remaining: int | None
     reset: float | None
+
+
+#: The name the limiter code knew it by.
+RateLimitHeaders = RateLimitInfo
 
 
 def _int_header(value: str | None) -> int | None:
@@ -75,8 +90,12 @@ def _int_header(value: str | None) -> int | None:
     return int(number)
 
 
-def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders | None:
-    """Read ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (seconds until reset)."""
+def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """Read ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (seconds until reset).
+
+    ``None`` when neither the limit nor the remaining count was sent. The one
+    parser of these headers: the limiter, raw responses and errors all use it.
+    """
     limit = headers.get("X-RateLimit-Limit")
     remaining = headers.get("X-RateLimit-Remaining")
     if limit is None and remaining is None:
@@ -85,4 +104,4 @@ def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders | N
     reset = _number(reset_text.strip()) if reset_text and len(reset_text) < 32 else None
     if reset is not None and not 0 <= reset <= MAX_RETRY_AFTER:
         reset = None
-    return RateLimitHeaders(_int_header(limit), _int_header(remaining), reset)
+    return RateLimitInfo(_int_header(limit), _int_header(remaining), reset)

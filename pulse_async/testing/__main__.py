@@ -142,6 +142,7 @@ async def serve(args: argparse.Namespace) -> None:
         print(f"  admin key:   {server.admin_key}")
         print(f"  editor key:  {server.editor_key}")
         print(f"  viewer key:  {server.viewer_key}")
+        print(f"  inbox:       {server.url}/  (the web inbox: every message, live)")
         print("Point the SDK and the pulse CLI at it (admin key) by pasting into a shell:")
         print(
             f"  export PULSE_BASE_URL={shlex.quote(server.url)}"

@@ -35,6 +35,7 @@ from pulse_async.errors import ValidationError
 from pulse_async.testing._clock import Clock
 from pulse_async.testing._delivery import WebhookSender
 from pulse_async.testing._faults import POST_KINDS, PRE_KINDS, FaultRule, Faults
+from pulse_async.testing._inbox_model import Envelopes
 from pulse_async.testing._state import (
     ApiFailure,
     Call,
@@ -53,6 +54,7 @@ _Endpoint = Callable[..., tuple[int, Any]]
 
 _ABORTED: Final = web.RequestKey("pulse_async.testing.aborted", bool)
 _ABORT_WAIT: Final = 5.0
+_SENDS: Final = frozenset({"POST /v2/messages", "POST /v1/messages"})
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _HTML: Final = (
     "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} "
@@ -121,6 +123,10 @@ class PulseServer:
       step: with the default 0.25 a message is final 0.75 s after it is due.
     - ``verified_domains``: email sending domains verified from the start.
 
+    Its root URL (and ``/_inbox``) serves a web inbox: every message, live,
+    with controls for faults, the clock and keys (see
+    :mod:`pulse_async.testing._inbox`).
+
     Attributes: ``url``, ``v2_url``, ``v1_url`` (after start), ``admin_key``,
     ``editor_key``, ``viewer_key`` (from construction), ``clock``, ``faults``
     (:class:`~pulse_async.testing.Faults`), ``ledger``
@@ -154,6 +160,7 @@ class PulseServer:
         )
         self.faults = Faults(seed)
         self.stats = Stats()
+        self._envelopes = Envelopes()  # what each accepted send's request said, for the inbox
         #: Webhook endpoints, events, the delivery log and its fault knobs.
         self.webhooks = WebhookSender(self.state, seed=seed)
         self._runner: web.AppRunner | None = None
@@ -403,6 +410,9 @@ class PulseServer:
         from pulse_async.testing._admin import add_admin_routes
 
         add_admin_routes(app, self)
+        from pulse_async.testing._inbox import add_inbox_routes
+
+        add_inbox_routes(app, self, self._envelopes)
         app.router.add_route("*", "/{tail:.*}", self._make_fallback(paths))
         return app
 
@@ -447,6 +457,7 @@ class PulseServer:
         is_post, has_id, has_body = route.method == "POST", route.has_id, route.has_body
         idempotency = state.idempotency
         clock = state.clock
+        capture = self._envelopes.record if name in _SENDS else None
 
         def process(
             request: web.Request,
@@ -465,6 +476,8 @@ class PulseServer:
                     )
                 else:
                     status, data = endpoint(call, body if has_body else request.query)
+                if capture is not None and status == 202:
+                    capture(call, body, data)
                 return status, (b"" if status == 204 else _encode(data).encode())
             except ValidationError as exc:
                 failure = ApiFailure(400, "validation_failed", exc.message, exc.field)

@@ -92,7 +92,7 @@ def test_the_api_key_never_reaches_stdout_or_stderr(cli: Cli) -> None:
         assert canary not in result.stdout, result
         assert canary not in result.stderr, result
     assert "DEBUG" in runs[0].stderr
-    assert "GET http://" in runs[0].stderr  # --verbose logged the request, not the key
+    assert "GET /v2/users status=200" in runs[0].stderr  # --verbose logged the request, not the key
     assert "--api-key is not accepted" in runs[4].stderr
     assert "PULSE_API_KEY" in runs[4].stderr
 
