@@ -25,10 +25,21 @@ import traceback
 from pathlib import Path
 
 from benchmarks._harness import ROOT, SERVER_BOUND, Pinning
-from benchmarks._suite import WEIGHTS, WORKLOADS, Config, Context, Row
+from benchmarks._suite import WORKLOADS, Config, Context, Row
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-LIBRARIES = ("pulse-messaging", "aiohttp", "httpx", "requests", "stripe", "openai", "uvloop")
+LIBRARIES = (
+    "pulse-messaging",
+    "aiohttp",
+    "cattrs",
+    "httpx",
+    "requests",
+    "stripe",
+    "openai",
+    "uvloop",
+    "httptools",
+    "orjson",
+)
 
 
 def _cpu_model() -> str:
@@ -59,8 +70,8 @@ def _load() -> str:
 def table(rows: list[Row]) -> str:
     """The results as a Markdown table."""
     head = (
-        "| workload | comparison | median | min–max (rounds) | CPU-cost ratio | detail"
-        " | server CPU | target | met |"
+        "| workload | comparison | median | min–max (rounds) | CPU/call vs ref | detail"
+        " | server CPU | target | met? |"
     )
     lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     last = None
@@ -68,8 +79,8 @@ def table(rows: list[Row]) -> str:
         workload = r.workload if r.workload != last else "″"
         last = r.workload
         cpu = "" if r.server_cpu is None else f"{r.server_cpu:.2f}"
-        if r.server_cpu is not None and r.server_cpu > SERVER_BOUND:
-            cpu += " ⚠"
+        if r.server_cpu is not None and r.server_cpu >= SERVER_BOUND:
+            cpu += " ⚠ server-bound"
         lines.append(
             f"| {workload} | {r.what} | {r.value} | {r.spread} | {r.cpu} | {r.detail} | {cpu}"
             f" | {r.target} |"
@@ -78,12 +89,43 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def targets_table(rows: list[Row]) -> str:
+    """Every target, met or not and why, in one short table."""
+    lines = ["| workload | comparison | measured | target | met? |", "|---|---|---|---|---|"]
+    for r in rows:
+        if r.met is None:
+            continue
+        lines.append(f"| {r.workload} | {r.what} | {r.value} | {r.target} | {r.verdict} |")
+    return "\n".join(lines)
+
+
+def capacity_note(ctx: Context) -> str:
+    """How much of the reference server's core the throughput rows used, and what it implies."""
+    seen = ctx.capacity.get("reference", [])
+    busy = [(rate, cpu) for rate, cpu in seen if cpu > 0.02]
+    if not busy:
+        return ""
+    top = max(cpu for _, cpu in busy)
+    # Requests per second per unit of its core: what it could serve with the whole core.
+    per_core = sorted(rate / cpu for rate, cpu in busy)
+    capacity = per_core[len(per_core) // 2]
+    fastest = max(rate for rate, _ in busy)
+    return (
+        f"The reference server's core was at most {top:.2f} busy in any timed run; at the"
+        f" median cost it showed per request it can serve about {capacity:,.0f} requests a"
+        f" second on its one core, {capacity / fastest:.1f}× the fastest client run of this"
+        f" suite ({fastest:,.0f}/s)."
+    )
+
+
 def report(
     rows: list[Row], ctx: Context, *, started: datetime.datetime, elapsed: float, loads: str
 ) -> str:
-    """RESULTS.md: the table and everything needed to judge it."""
+    """RESULTS.md: the targets, the table and everything needed to judge them."""
     cfg = ctx.config
     versions = ", ".join(f"{name} {_version(name)}" for name in LIBRARIES)
+    client_bound = [r for r in rows if r.server_cpu is not None and r.client_bound]
+    server_bound = [r for r in rows if not r.client_bound]
     parts = [
         "# Benchmark results",
         "",
@@ -95,36 +137,52 @@ def report(
         f" {platform.system()} {platform.release()}",
         f"- Libraries: {versions}",
         f"- Pinning: {ctx.pinning.note}",
-        f"- Rounds: up to {cfg.rounds} per comparison (fewer when the time budget runs short;"
-        " the count is in brackets), variants shuffled within a round, each"
-        " variant run right after its own reference run, each run in a fresh process after"
-        " a warm-up; a fresh server per round",
+        f"- Rounds: {cfg.rounds} paired rounds for every comparison with a target (a target is"
+        f" judged only on all of them), {cfg.info_rounds} for the others; variants shuffled"
+        " within a round, each run right after its own reference run, each run in a fresh"
+        " process after a warm-up",
+        f"- Client-bound rows: {len(client_bound)} of {len(client_bound) + len(server_bound)}"
+        f" rows with a server behind them (server core below {SERVER_BOUND});"
+        f" server-bound: {len(server_bound)}",
+        "",
+        "## Targets",
+        "",
+        targets_table(rows),
         "",
         "## How to read this",
         "",
         "**median** is the median over rounds of *variant throughput / reference throughput*,"
         " each pair measured back to back (above 1.00× the variant is faster); **min–max** is"
-        " the spread of those ratios. **detail** gives the median throughputs behind the ratio."
-        f" **server CPU** is the highest share of its core the server used during a timed"
-        f" part of the comparison; above {SERVER_BOUND:.1f} (⚠) the server, not the client,"
-        " set the pace, and the ratio understates the gap. Rows “… / AsyncPulse sequential”"
-        " and “… / max_retries=0” divide two variants' ratios round by round.",
+        " the spread of those ratios. **CPU/call vs ref** is the median of *the variant's"
+        " client CPU time per call / the reference's* from the same pairs (below 1.00× the"
+        " variant is cheaper; the detail column gives both in µs). **server CPU** is the"
+        " highest share of its core the server used in any timed run of the comparison; a row"
+        f" counts as client-bound only below {SERVER_BOUND} (⚠ marks the others), and a target"
+        " is judged only on a client-bound row with its full set of rounds. Rows “gain of …”"
+        " and “… like for like” divide two variants' ratios round by round. No timed run"
+        f" starts a new call after {cfg.run_cap or 0:.0f} s; the detail column says when"
+        " that cut a run short.",
         "",
-        "**CPU-cost ratio** is the reference's client CPU time per call over the variant's"
-        " (above 1.00× the variant is cheaper), from the same pairs. When other processes"
-        " compete for the client's core, throughput ratios swing with the scheduler while the"
-        " CPU cost per call stays put: where the two disagree, trust the CPU-cost ratio for a"
-        " client-bound workload (fan-out, threads) and read the load average above. Targets are"
-        " judged on the throughput median, as specified. No timed run starts a new call after"
-        f" {cfg.run_cap or 0:.0f} s: on a busy machine a run makes fewer calls than asked, and"
-        " the detail column says so. The suite fits its time budget by running fewer rounds"
-        " (the count is in brackets).",
+        "**Servers.** Throughput rows (fan-out, sync, peers, retry/limiter, send_many,"
+        " pagination) run against the reference server (`benchmarks/_refserver.py`: answers"
+        " precomputed, httptools on uvloop, one process pinned to its own core), which the"
+        " client cannot saturate. " + capacity_note(ctx) + " The stateful local server"
+        " (`python -m pulse_async.testing`) is used only by `benchmarks/server_throughput.py`"
+        " and `benchmarks/quota_sharing.py`, which need its state (its ledger, a key's rate"
+        " limit); its own throughput is printed below.",
         "",
-        "The async clients run on asyncio's default loop, all with at most 100 connections, each"
-        " sending the same JSON body with `Authorization`, `Content-Type` and a fresh"
-        " `Idempotency-Key`, checking the status and parsing the JSON answer. One driver for"
-        " all of them: a fixed pool of tasks (threads for the sync clients) pulling call numbers"
-        " from one counter.",
+        "**Like for like.** Every ratio compares the same event-loop implementation on both"
+        " sides (asyncio's default loop unless a row says uvloop; pulse_sync's loop thread"
+        " is set with `PULSE_SYNC_UVLOOP` to match its reference), at most 100 connections all"
+        " kept alive (httpx and openai are given `httpx.Limits(100, 100)`), and the same"
+        " work: the same JSON body with `Authorization`, `Content-Type` and a fresh"
+        " `Idempotency-Key`, the status checked and the JSON answer parsed. The SDK rows run"
+        " with the standard library's `json` (`PULSE_JSON=stdlib`) except where a row says"
+        " orjson. One driver for all: a fixed pool of tasks (threads for sync clients)"
+        " pulling call numbers from one counter. The *lean prototype* is the leanest SDK one"
+        " can write on aiohttp (the SDK's headers, a prebuilt timeout, status check, JSON,"
+        " structuring into a `MessageReceipt`; no retry engine or error mapping): the floor"
+        " for `AsyncPulse`.",
         "",
         "Peers: stripe is driven through `StripeClient.raw_request_async('post', '/v2/messages',"
         " ...)` with `http_client=stripe.AIOHTTPClient()` and `base_addresses={'api': <server>}`"
@@ -133,9 +191,13 @@ def report(
         " its raw request API, on its default httpx transport. Both keep their default"
         " retry settings.",
         "",
+        "## All rows",
+        "",
         table(rows),
         "",
     ]
+    for title, text in ctx.sections.items():
+        parts += [f"## {title}", "", text, ""]
     for name, output in ctx.outputs.items():
         tail = "\n".join(output.strip().splitlines()[-40:])
         parts += [f"## `benchmarks/{name}.py` (its own output)", "", "```", tail, "```", ""]
@@ -176,16 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     results: dict[str, list[Row]] = {}
     failures = 0
-    # The other scripts first: their run time is theirs; ours adapts to what is left.
-    order = sorted(selected, key=lambda name: name != "others")
     if config.budget is not None:
         ctx.hard_deadline = t0 + config.budget
     try:
-        for i, name in enumerate(order):
-            if config.budget is not None:
-                left = config.budget - (time.perf_counter() - t0)
-                weight = WEIGHTS[name] / max(1, sum(WEIGHTS[w] for w in order[i:]))
-                ctx.deadline = time.perf_counter() + max(0.0, left) * weight
+        for name in selected:
             print(f"[{name}]", flush=True)
             began = time.perf_counter()
             try:
@@ -203,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     loads = f"{load_before} before, {_load()} after"
     print()
     print(table(rows))
+    print()
+    print(targets_table(rows))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report(rows, ctx, started=started, elapsed=elapsed, loads=loads))
     print(f"\n{len(rows)} rows in {elapsed:.0f} s; written to {output}")

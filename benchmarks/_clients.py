@@ -144,14 +144,23 @@ class Sdk(AsyncClient):
         await self.pulse.aclose()
 
 
+def httpx_limits() -> Any:
+    """100 connections, all kept alive, as every other client here (httpx keeps 20 by default)."""
+    import httpx
+
+    return httpx.Limits(max_connections=100, max_keepalive_connections=100)
+
+
 class Httpx(AsyncClient):
-    """``httpx.AsyncClient`` (default limits: 100 connections, like the others)."""
+    """``httpx.AsyncClient`` with 100 connections kept alive, like the others."""
 
     async def open(self) -> None:
         import httpx
 
         # No pool timeout: at high concurrency httpx may queue for a connection for long.
-        self.client = httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(60, pool=None))
+        self.client = httpx.AsyncClient(
+            base_url=self.url, timeout=httpx.Timeout(60, pool=None), limits=httpx_limits()
+        )
         self.headers = _headers(self.key)
 
     async def send(self) -> None:
@@ -190,12 +199,19 @@ class Stripe(AsyncClient):
 
 
 class OpenAI(AsyncClient):
-    """The openai SDK's ``AsyncOpenAI.post`` (its raw request API), ``base_url`` at ``/v2``."""
+    """The openai SDK's ``AsyncOpenAI.post`` (its raw request API), ``base_url`` at ``/v2``.
+
+    Its httpx pool is given the same 100 connections, all kept alive (its default is 1,000).
+    """
 
     async def open(self) -> None:
         import openai
 
-        self.client = openai.AsyncOpenAI(api_key=self.key, base_url=self.url + "/v2")
+        self.client = openai.AsyncOpenAI(
+            api_key=self.key,
+            base_url=self.url + "/v2",
+            http_client=openai.DefaultAsyncHttpxClient(limits=httpx_limits()),
+        )
 
     async def send(self) -> None:
         data = await self.client.post(
@@ -211,9 +227,48 @@ class OpenAI(AsyncClient):
         await self.client.close()
 
 
+class Lean(AsyncClient):
+    """The leanest SDK one could write on aiohttp: the floor for ``AsyncPulse``.
+
+    It does what the SDK's success path must do and nothing more: the SDK's own
+    signed headers with a fresh ``Idempotency-Key``, the body encoded, a
+    prebuilt ``ClientTimeout``, the status checked, the JSON parsed and
+    structured into a ``MessageReceipt`` by the SDK's converter. No retry
+    engine, no error mapping, no options.
+    """
+
+    async def open(self) -> None:
+        import aiohttp
+
+        from pulse_async._core._converter import converter
+        from pulse_async.models import MessageReceipt
+
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+        self.timeout = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=30)
+        self.headers = {**_headers(self.key), "User-Agent": "pulse-sdk-lean"}
+        self.structure = converter.get_structure_hook(MessageReceipt)
+        self.target = self.url + "/v2/messages"
+
+    async def send(self) -> None:
+        headers = self.headers.copy()
+        key = headers["Idempotency-Key"] = str(uuid.uuid4())
+        async with self.session.post(
+            self.target, data=_encode(MESSAGE), headers=headers, timeout=self.timeout
+        ) as response:
+            payload = await response.read()
+            _check(response.status, 202)
+        data = json.loads(payload)
+        data["idempotency_key"] = key
+        self.structure(data, None)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
 ASYNC_CLIENTS: dict[str, type[AsyncClient]] = {
     "aiohttp": RawAiohttp,
     "sdk": Sdk,
+    "lean": Lean,
     "httpx": Httpx,
     "stripe": Stripe,
     "openai": OpenAI,
@@ -296,7 +351,9 @@ class HttpxSync(SyncClient):
     def open(self) -> None:
         import httpx
 
-        self.client = httpx.Client(base_url=self.url, timeout=httpx.Timeout(60, pool=None))
+        self.client = httpx.Client(
+            base_url=self.url, timeout=httpx.Timeout(60, pool=None), limits=httpx_limits()
+        )
         self.headers = _headers(self.key)
 
     def send(self) -> None:

@@ -123,8 +123,9 @@ class RssPeak:
 class Meter:
     """The timed window: wall time, this process's CPU, memory growth; prints the markers."""
 
-    def __init__(self, memory: str | None) -> None:
+    def __init__(self, memory: str | None, profile: str | None = None) -> None:
         self.memory = memory
+        self.profile = profile
         self.result: dict[str, Any] = {}
 
     def __enter__(self) -> Meter:
@@ -132,6 +133,12 @@ class Meter:
         if self.memory == "tracemalloc":
             tracemalloc.start()
         print("@@start", flush=True)
+        self._profiler = None
+        if self.profile:
+            import cProfile
+
+            self._profiler = cProfile.Profile()
+            self._profiler.enable()
         self._cpu = time.process_time()
         self._t0 = time.perf_counter()
         return self
@@ -139,6 +146,9 @@ class Meter:
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self._t0
         cpu = time.process_time() - self._cpu
+        if self._profiler is not None:
+            self._profiler.disable()
+            self._profiler.dump_stats(self.profile)
         print("@@end", flush=True)
         self.result["elapsed"] = elapsed
         self.result["client_cpu"] = cpu / elapsed if elapsed > 0 else 0.0
@@ -150,6 +160,21 @@ class Meter:
 
 
 # --- jobs ----------------------------------------------------------------------------------------
+
+
+def _structure_job(spec: dict[str, Any], meter: Meter) -> int:
+    """Structure parsed 100-user pages into ``Page[User]``, in-process: CPU per user."""
+    from benchmarks import _structuring
+
+    structure = _structuring.STRUCTURERS[spec["client"]]()
+    pages = _structuring.pages(spec["users"])
+    for page in pages[: max(1, len(pages) // 10)]:  # warm-up
+        structure(page)
+    with meter:
+        for _ in range(spec["n"]):
+            for page in pages:
+                structure(page)
+    return spec["n"] * spec["users"]
 
 
 async def _async_job(spec: dict[str, Any], meter: Meter) -> int:
@@ -215,11 +240,23 @@ def _sync_job(spec: dict[str, Any], meter: Meter) -> int:
         client.close()
 
 
+def _runner(loop: str) -> asyncio.Runner:
+    """An ``asyncio.Runner`` on asyncio's default loop or on uvloop."""
+    if loop == "uvloop":
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    return asyncio.Runner()
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
-    meter = Meter(spec.get("memory"))
-    if spec["mode"] == "async":
-        ops = asyncio.run(_async_job(spec, meter))
+    meter = Meter(spec.get("memory"), spec.get("profile"))
+    if spec["mode"] == "structure":
+        ops = _structure_job(spec, meter)
+    elif spec["mode"] == "async":
+        with _runner(spec.get("loop", "asyncio")) as runner:
+            ops = runner.run(_async_job(spec, meter))
     else:
         ops = _sync_job(spec, meter)
     result = dict(meter.result, ops=ops)

@@ -1,34 +1,83 @@
-"""``AsyncPager``: lazy cursor pagination.
+"""``AsyncPager``: lazy cursor pagination, one page fetched ahead.
 
-``async for item in pager`` fetches a page only when the previous one is used
-up; ``async for page in pager.pages()`` yields whole pages. Iteration stops
-when the server says ``has_more: false`` (even if it sent a cursor), when no
-(or only a blank) cursor comes back, or when a cursor repeats (a server bug that would
-otherwise loop forever). An empty page with ``has_more: true`` is followed.
+``async for item in pager`` and ``async for page in pager.pages()`` fetch
+page *k+1* while page *k* is being structured and consumed: as soon as page
+*k*'s answer is parsed and names a next cursor, the request for page *k+1*
+goes out (one task, never more than one page ahead), and only then is page
+*k* turned into models and handed over. Stopping early (``break``, an
+exception, ``aclose()``, or the iterator being dropped) cancels that request.
+``to_list(max_items=...)`` and ``fetch_page()`` fetch nothing ahead.
+
+Iteration stops when the server says ``has_more: false`` (even if it sent a
+cursor), or when no (or only a blank) cursor comes back. An empty page with
+``has_more: true`` is followed. A server whose pagination is broken does not
+make us loop forever: a cursor sent a second time, or
+:data:`MAX_EMPTY_PAGES` empty pages in a row that each say ``has_more``,
+raise :class:`~pulse_async.errors.APIConnectionError` (not retryable) after
+the pages already received have been handed over.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
+from pulse_async.errors import APIConnectionError
 from pulse_async.models import Page
 
-__all__ = ["AsyncPageIterator", "AsyncPager"]
+__all__ = ["MAX_EMPTY_PAGES", "AsyncPageIterator", "AsyncPager"]
 
 T = TypeVar("T")
 
+#: Empty pages in a row, each with ``has_more: true`` and a new cursor, after which the
+#: pager gives up with an error: a server that does this is not going to end.
+MAX_EMPTY_PAGES = 100
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    # A prefetch nobody awaits (iteration stopped) must not log "exception never retrieved".
+    if not task.cancelled():
+        task.exception()
+
 
 class AsyncPageIterator(Generic[T]):
-    """Iterates pages; each ``__anext__`` makes at most one request."""
+    """Iterates pages, fetching at most one page ahead of the one handed over.
 
-    __slots__ = ("_cursor", "_done", "_fetch", "_seen")
+    ``fetch(cursor)`` returns a :class:`~pulse_async.models.Page`, or, when
+    ``structure`` is given, the parsed JSON object that ``structure`` turns
+    into one (so the next request can leave before this page is structured).
+    """
 
-    def __init__(self, fetch: Callable[[str | None], Awaitable[Page[T]]]) -> None:
+    __slots__ = (
+        "_cursor",
+        "_done",
+        "_empty_run",
+        "_error",
+        "_fetch",
+        "_next",
+        "_prefetch",
+        "_seen",
+        "_structure",
+    )
+
+    def __init__(
+        self,
+        fetch: Callable[[str | None], Awaitable[Any]],
+        structure: Callable[[Any], Page[T]] | None = None,
+        *,
+        prefetch: bool = True,
+    ) -> None:
         self._fetch = fetch
+        self._structure = structure
+        self._prefetch = prefetch
         self._cursor: str | None = None
         self._done = False
+        self._error: APIConnectionError | None = None
         self._seen: set[str] = set()
+        self._empty_run = 0
+        self._next: asyncio.Task[Any] | None = None
 
     def __aiter__(self) -> AsyncPageIterator[T]:
         return self
@@ -36,19 +85,86 @@ class AsyncPageIterator(Generic[T]):
     async def __anext__(self) -> Page[T]:
         if self._done:
             raise StopAsyncIteration
-        page = await self._fetch(self._cursor)
-        cursor = page.next_cursor
-        # A blank cursor is no cursor: passing it back would fail our own validation.
-        if not page.has_more or not cursor or not cursor.strip() or cursor in self._seen:
+        if self._error is not None:
             self._done = True
+            raise self._error
+        task, self._next = self._next, None
+        try:
+            got = await (task if task is not None else self._fetch(self._cursor))
+        except BaseException:
+            self._done = True
+            raise
+        structure = self._structure
+        if structure is None:
+            page = cast(Page[T], got)
+            self._advance(page.next_cursor, page.has_more, not page.data)
         else:
-            self._seen.add(cursor)
-            self._cursor = cursor
-        return page
+            # A parsed JSON object (decipher checked that much): where to go next is read
+            # from it, that request is sent, and this page is structured while it travels.
+            self._advance(got.get("next_cursor"), got.get("has_more") is True, not got.get("data"))
+        if self._prefetch and not self._done and self._error is None:
+            self._next = task = asyncio.ensure_future(self._fetch(self._cursor))
+            task.add_done_callback(_retrieve)
+            if structure is not None:
+                await asyncio.sleep(0)  # let it write its request before we spend the CPU
+        if structure is None:
+            return page
+        try:
+            return structure(got)
+        except Exception as exc:
+            self._stop()
+            raise _unreadable(exc) from None
+
+    def _advance(self, cursor: object, has_more: bool, empty: bool) -> None:
+        """Decide, from page *k*, whether and where page *k+1* is."""
+        # A blank cursor is no cursor: passing it back would fail our own validation.
+        if not has_more or not isinstance(cursor, str) or not cursor.strip():
+            self._done = True
+            return
+        if cursor in self._seen:
+            self._error = APIConnectionError(
+                "pagination stopped: the server sent a next_cursor it had already sent;"
+                " following it would return the same pages forever",
+                retryable=False,
+            )
+            return
+        self._empty_run = self._empty_run + 1 if empty else 0
+        if self._empty_run >= MAX_EMPTY_PAGES:
+            self._error = APIConnectionError(
+                f"pagination stopped: {self._empty_run} empty pages in a row, each saying"
+                " has_more; the server's listing does not end",
+                retryable=False,
+            )
+            return
+        self._seen.add(cursor)
+        self._cursor = cursor
+
+    def _stop(self) -> asyncio.Task[Any] | None:
+        self._done = True
+        task, self._next = self._next, None
+        if task is not None:
+            task.cancel()
+        return task
 
     async def aclose(self) -> None:
-        """Stop: no further page is fetched."""
-        self._done = True
+        """Stop: no further page is fetched, and a page being fetched ahead is cancelled."""
+        task = self._stop()
+        if task is not None:
+            await asyncio.wait([task])  # its connection is released before we return
+
+    def __del__(self) -> None:
+        # Dropped mid-iteration (a ``break`` out of ``async for`` calls no aclose()).
+        task = self._next
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # its loop is already closed
+                task.cancel()
+
+
+def _unreadable(exc: BaseException) -> APIConnectionError:
+    """The error ``decipher`` gives for a 2xx body that is not the model expected."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    what = f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+    return APIConnectionError(f"the 200 response body could not be read: {what}", retryable=False)
 
 
 class _AsyncItemIterator(Generic[T]):
@@ -62,10 +178,11 @@ class _AsyncItemIterator(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        while not self._items:
+        items = self._items
+        while not items:
             page = await self._pages.__anext__()
-            self._items = list(reversed(page.data))
-        return self._items.pop()
+            items = self._items = page.data[::-1]
+        return items.pop()
 
     async def aclose(self) -> None:
         self._items.clear()
@@ -75,6 +192,9 @@ class _AsyncItemIterator(Generic[T]):
 class AsyncPager(Generic[T]):
     """The result of a ``list()`` call: iterate items with ``async for``, or ``.pages()``.
 
+    The next page is fetched while the current one is consumed (one page ahead,
+    cancelled when you stop early).
+
     Example::
 
         async for user in pulse.users.list(status="active"):
@@ -83,29 +203,47 @@ class AsyncPager(Generic[T]):
             print(len(page.data), page.next_cursor)
     """
 
-    __slots__ = ("_fetch",)
+    __slots__ = ("_fetch", "_structure")
 
-    def __init__(self, fetch: Callable[[str | None], Awaitable[Page[T]]]) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[str | None], Awaitable[Any]],
+        structure: Callable[[Any], Page[T]] | None = None,
+    ) -> None:
         self._fetch = fetch
+        self._structure = structure
 
     def __aiter__(self) -> _AsyncItemIterator[T]:
         return _AsyncItemIterator(self.pages())
 
     def pages(self) -> AsyncPageIterator[T]:
-        """Iterate whole pages, fetched one at a time."""
-        return AsyncPageIterator(self._fetch)
+        """Iterate whole pages (the next one fetched while you use this one)."""
+        return AsyncPageIterator(self._fetch, self._structure)
 
     async def fetch_page(self, cursor: str | None = None) -> Page[T]:
         """Fetch one page: the first (``cursor=None``) or the one ``cursor`` points at."""
-        return await self._fetch(cursor)
+        got = await self._fetch(cursor)
+        if self._structure is None:
+            return cast(Page[T], got)
+        try:
+            return self._structure(got)
+        except Exception as exc:
+            raise _unreadable(exc) from None
 
     async def to_list(self, *, max_items: int | None = None) -> list[T]:
-        """Collect the items into a list (all of them, or the first ``max_items``)."""
+        """Collect the items into a list (all of them, or the first ``max_items``).
+
+        With ``max_items`` no page is fetched ahead: no request beyond what the items need.
+        """
         items: list[T] = []
         if max_items is not None and max_items <= 0:
             return items
-        async for item in self:
-            items.append(item)
-            if max_items is not None and len(items) >= max_items:
-                break
+        pages = AsyncPageIterator(self._fetch, self._structure, prefetch=max_items is None)
+        try:
+            async for page in pages:
+                items.extend(page.data)
+                if max_items is not None and len(items) >= max_items:
+                    return items[:max_items]
+        finally:
+            await pages.aclose()
         return items

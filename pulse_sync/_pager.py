@@ -3,7 +3,9 @@
 A sync pager wraps the :class:`~pulse_async.AsyncPager` of the same call:
 each page is fetched by the async page iterator on the loop thread (so when to
 stop — ``has_more``, a missing or repeated cursor — is decided there, once),
-and its items are then handed out here without crossing again.
+and its items are then handed out here without crossing again. The async
+iterator fetches the next page on the loop thread while this thread consumes
+the current one.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def _close(pages: AsyncPageIterator[T]) -> None:
 class Pager(Generic[T]):
     """The result of a ``list()`` call: iterate items with ``for``, or ``.pages()``.
 
+    The next page is fetched while the current one is consumed (one page ahead,
+    cancelled when you stop early).
+
     Example::
 
         for user in pulse.users.list(status="active"):
@@ -62,7 +67,7 @@ class Pager(Generic[T]):
             pages.close()  # stopped early: the page iterator closes the async one
 
     def pages(self) -> Generator[Page[T], None, None]:
-        """Iterate whole pages, fetched one at a time."""
+        """Iterate whole pages (the next one fetched while you use this one)."""
         pages = self._pager.pages()
         try:
             while (page := _next_page(pages, self._within)) is not None:
@@ -76,5 +81,8 @@ class Pager(Generic[T]):
         return run(self._pager.fetch_page(cursor), within=self._within)
 
     def to_list(self, *, max_items: int | None = None) -> list[T]:
-        """Collect the items into a list (all of them, or the first ``max_items``)."""
+        """Collect the items into a list (all of them, or the first ``max_items``).
+
+        With ``max_items`` no page is fetched ahead: no request beyond what the items need.
+        """
         return run(self._pager.to_list(max_items=max_items))

@@ -13,7 +13,9 @@ optional key takes the model's default, ``None`` stays ``None``, a present
 one deliberate difference: a list field must be a JSON array, where cattrs
 would iterate any iterable (a string, an object's keys). A property test holds
 them to cattrs' generated hooks on generated documents, so a field added to a
-model and not here fails the suite.
+model and not here fails the suite. The models are built by :func:`_builder`
+(their slots set directly); with it a page of users structures in about half
+the time of cattrs' fastest set-up (``make bench`` measures both).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, get_args, get_origin
 
+import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
@@ -96,24 +99,75 @@ def _any_map(value: Any) -> dict[str, Any]:
     return {_text(key): item for key, item in value.items()}
 
 
+def _builder(cls: type) -> Callable[..., Any]:
+    """A constructor of ``cls`` taking every field by keyword, none optional.
+
+    For a frozen slotted attrs class with no validator, converter or post-init
+    hook, it sets the slots directly: what the attrs ``__init__`` ends up doing,
+    at a third of the cost (that ``__init__`` goes through ``object.__setattr__``
+    for each field, as frozen classes must). Otherwise it is the class itself.
+    A field added to a model and not to its hook fails the first structuring.
+    """
+    fields = attrs.fields(cls)
+    names = [f.name for f in fields]
+    plain = (
+        "__slots__" in cls.__dict__
+        and not hasattr(cls, "__attrs_post_init__")
+        and not hasattr(cls, "__attrs_pre_init__")
+        and all(f.validator is None and f.converter is None and f.init for f in fields)
+    )
+    args = ", ".join(names)
+    if not plain:
+        namespace: dict[str, Any] = {"_cls": cls}
+        body = ", ".join(f"{n}={n}" for n in names)
+        exec(f"def build(*, {args}):\n    return _cls({body})\n", namespace)
+        return namespace["build"]  # type: ignore[no-any-return]
+    namespace = {"_new": object.__new__, "_cls": cls}
+    lines = [f"def build(*, {args}):", "    obj = _new(_cls)"]
+    for i, name in enumerate(names):
+        namespace[f"_set{i}"] = cls.__dict__[name].__set__
+        lines.append(f"    _set{i}(obj, {name})")
+    lines.append("    return obj")
+    exec("\n".join(lines) + "\n", namespace)
+    return namespace["build"]  # type: ignore[no-any-return]
+
+
+_new_user = _builder(User)
+_new_receipt = _builder(MessageReceipt)
+_new_message = _builder(Message)
+_new_thread = _builder(Thread)
+
+
 def _structure_user(data: Mapping[str, Any], _type: Any = User) -> User:
+    # The listing's hot path (100 a page): the common cases checked inline, the rest
+    # (and every error) through the same helpers as the other models.
     get = data.get
-    return User(
-        id=_text(data["id"]),
-        email=_text(data["email"]),
-        role=_text(data["role"]),
-        status=_text(data["status"]),
-        name=_optional_text(get("name")),
-        metadata=_text_map(data["metadata"]) if "metadata" in data else {},
-        created_at=_optional_time(get("created_at")),
-        invited_at=_optional_time(get("invited_at")),
-        updated_at=_optional_time(get("updated_at")),
-        idempotency_key=_optional_text(get("idempotency_key")),
+    uid, email, role, status = data["id"], data["email"], data["role"], data["status"]
+    name, metadata = get("name"), get("metadata")
+    created, invited, updated = get("created_at"), get("invited_at"), get("updated_at")
+    key = get("idempotency_key")
+    return _new_user(  # type: ignore[no-any-return]
+        id=uid if type(uid) is str else _text(uid),
+        email=email if type(email) is str else _text(email),
+        role=role if type(role) is str else _text(role),
+        status=status if type(status) is str else _text(status),
+        name=_optional_text(name),
+        metadata=(
+            {}
+            if "metadata" not in data
+            else {}
+            if type(metadata) is dict and not metadata
+            else _text_map(metadata)
+        ),
+        created_at=None if created is None else parse_datetime(created),
+        invited_at=None if invited is None else parse_datetime(invited),
+        updated_at=None if updated is None else parse_datetime(updated),
+        idempotency_key=None if key is None else _optional_text(key),
     )
 
 
 def _structure_receipt(data: Mapping[str, Any], _type: Any = MessageReceipt) -> MessageReceipt:
-    return MessageReceipt(
+    return _new_receipt(  # type: ignore[no-any-return]
         message_id=_text(data["message_id"]),
         status=_text(data["status"]),
         recipient_count=_optional_int(data.get("recipient_count")),
@@ -123,7 +177,7 @@ def _structure_receipt(data: Mapping[str, Any], _type: Any = MessageReceipt) -> 
 
 def _structure_message(data: Mapping[str, Any], _type: Any = Message) -> Message:
     get = data.get
-    return Message(
+    return _new_message(  # type: ignore[no-any-return]
         id=_text(data["id"]),
         status=_text(data["status"]),
         subject=_optional_text(get("subject")),
@@ -143,7 +197,7 @@ def _structure_message(data: Mapping[str, Any], _type: Any = Message) -> Message
 
 
 def _structure_thread(data: Mapping[str, Any], _type: Any = Thread) -> Thread:
-    return Thread(
+    return _new_thread(  # type: ignore[no-any-return]
         id=_text(data["id"]),
         subject=_optional_text(data.get("subject")),
         unread_count=_structure_int(data["unread_count"], int) if "unread_count" in data else 0,

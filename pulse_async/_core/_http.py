@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
 import urllib.parse
@@ -114,9 +115,37 @@ def sign(options: ClientOptions, aiohttp_version: str) -> dict[str, str]:
     return headers
 
 
+# Built once: json.dumps/json.loads with any non-default option build a new encoder or
+# decoder (and its scanner) on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _stdlib_dumps(body: Mapping[str, Any]) -> bytes:
+    return _ENCODER.encode(body).encode()
+
+
+def _orjson() -> Any:
+    """orjson when installed (``pulse-sdk[speedups]``), unless ``PULSE_JSON=stdlib``."""
+    if os.environ.get("PULSE_JSON", "").strip().lower() == "stdlib":
+        return None
+    try:
+        import orjson
+    except ImportError:
+        return None
+    return orjson
+
+
+#: The JSON library in use: ``"orjson"`` (``pulse-sdk[speedups]``) or ``"stdlib"``.
+_ORJSON = _orjson()
+JSON_LIBRARY = "stdlib" if _ORJSON is None else "orjson"
+
+
 def encode_json(body: Mapping[str, Any]) -> bytes:
     """The compact UTF-8 JSON of a request body."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return _dumps(body)
+
+
+_dumps: Callable[[Mapping[str, Any]], bytes] = _stdlib_dumps if _ORJSON is None else _ORJSON.dumps
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -144,10 +173,24 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def _load_json(body: bytes) -> Any:
-    """Parse a body; ``ValueError`` for anything that is not sane JSON."""
+    """Parse a body; ``ValueError`` for anything that is not sane JSON.
+
+    With orjson, what it refuses is read again by the standard library (which decides:
+    orjson also refuses an integer too large for a double, which is valid JSON); what
+    it accepts reads the same, except that an integer beyond 64 bits becomes a float.
+    """
+    if _ORJSON is not None:
+        try:
+            return _ORJSON.loads(body)
+        except ValueError:  # orjson.JSONDecodeError: the rare bad answer takes the slow path
+            pass
     try:
-        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        # What json.loads does with bytes, on a decoder built once.
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except RecursionError:
         # The C scanner guards its recursion and raises this (not a ValueError) for
         # absurdly nested documents; it is the same failure to us.

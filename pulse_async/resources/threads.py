@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from pulse_async._core import _endpoints as ep
 from pulse_async._pager import AsyncPager
-from pulse_async.models import Page, Thread
+from pulse_async.models import Thread
 from pulse_async.resources._base import Requester
-from pulse_async.resources._structures import STRUCTURE_THREAD_PAGE
+from pulse_async.resources._structures import PAYLOAD, STRUCTURE_THREAD_PAGE
 
 __all__ = ["AsyncThreads"]
 
@@ -31,11 +32,14 @@ class AsyncThreads:
                 print(thread.subject, thread.unread_count)
         """
         ep.list_threads(limit=limit, cursor=cursor, unread=unread)
-        return AsyncPager(partial(self._page, limit=limit, unread=unread, start=cursor))
+        return AsyncPager(
+            partial(self._page, limit=limit, unread=unread, start=cursor), STRUCTURE_THREAD_PAGE
+        )
 
     async def _page(
         self, cursor: str | None, *, limit: int | None, unread: bool | None, start: str | None
-    ) -> Page[Thread]:
+    ) -> dict[str, Any]:
         cursor = start if cursor is None else cursor
         request = ep.list_threads(limit=limit, cursor=cursor, unread=unread)
-        return await self._client._call(request, STRUCTURE_THREAD_PAGE)
+        # The pager structures the page itself, after sending the request for the next one.
+        return await self._client._call(request, PAYLOAD)

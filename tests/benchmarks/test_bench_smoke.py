@@ -16,6 +16,9 @@ WORKLOAD_ROWS = (
     "| sync, 20 sequential calls",
     "| sync, 40 calls from 8 threads",
     "| pagination,",
+    "| structuring ",
+    "| profile:",
+    "| peers:",
     "| import time",
     "| retry/limiter success path,",
     "| send_many,",
@@ -37,6 +40,7 @@ def test_smoke_mode_runs_every_workload(tmp_path: Path) -> None:
     for start in WORKLOAD_ROWS:
         assert any(line.startswith(start) for line in done.stdout.splitlines()), start
     assert "FAILED" not in done.stdout
+    assert "| workload | comparison | measured | target | met? |" in done.stdout  # the targets
     assert output.read_text().startswith("# Benchmark results")
     # Smoke mode never touches the committed results.
     assert str(ROOT / "benchmarks" / "RESULTS.md") not in done.stdout

@@ -192,3 +192,28 @@ def test_every_model_field_is_filled_by_its_hook() -> None:
                 default = default.factory()
             assert getattr(model, field.name) != default, (cls, field.name)
         assert model == REFERENCE.structure(document, cls)
+
+
+def test_builder_sets_slots_directly_only_where_init_would_do_nothing_more() -> None:
+    from pulse_async._core._converter import _builder
+
+    @attrs.frozen(kw_only=True)
+    class Plain:
+        a: int
+        b: str = "default"
+
+    build = _builder(Plain)
+    assert build(a=1, b="x") == Plain(a=1, b="x")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        build(a=1, b="x").a = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        build(a=1)  # every field is required: a field the hook forgets fails loudly
+
+    @attrs.frozen(kw_only=True)
+    class Checked:
+        n: int = attrs.field(validator=attrs.validators.gt(0))
+
+    checked = _builder(Checked)
+    assert checked(n=1) == Checked(n=1)
+    with pytest.raises(ValueError, match="n"):
+        checked(n=0)  # a validated class goes through its own __init__

@@ -1,0 +1,110 @@
+"""The benchmark harness's own parts: the reference server speaks HTTP/1.1 properly, and
+other modules of ``benchmarks/`` are found as sections of ``make bench``."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks._suite import contributed, script_args
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def refserver() -> Iterator[int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._refserver", "--port", "0", "--users", "250"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    port = 0
+    for line in proc.stdout:
+        if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
+            port = int(match[1])
+        if line.startswith("Press Ctrl-C"):
+            break
+    try:
+        assert port
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def exchange(port: int, data: bytes, answers: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """Send ``data`` on one connection; read ``answers`` responses (Content-Length framed)."""
+    out = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        buffer = b""
+        while len(out) < answers:
+            while b"\r\n\r\n" not in buffer:
+                buffer += sock.recv(65536)
+            head, buffer = buffer.split(b"\r\n\r\n", 1)
+            lines = head.decode().split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines[1:])
+            length = int(headers["Content-Length"])
+            while len(buffer) < length:
+                buffer += sock.recv(65536)
+            out.append((int(lines[0].split()[1]), headers, buffer[:length]))
+            buffer = buffer[length:]
+    return out
+
+
+def request(method: str, target: str, body: bytes = b"", auth: bool = True) -> bytes:
+    head = f"{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+    if auth:
+        head += "Authorization: Bearer k\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+def test_pipelined_requests_on_one_keep_alive_connection(refserver: int) -> None:
+    body = json.dumps({"to": ["a@example.com"], "subject": "s", "body": "b"}).encode()
+    answers = exchange(
+        refserver,
+        request("POST", "/v2/messages", body)
+        + request("GET", "/v2/users?limit=100")
+        + request("GET", "/v2/nowhere")
+        + request("GET", "/v2/users?limit=100", auth=False),
+        4,
+    )
+    assert [status for status, _, _ in answers] == [202, 200, 404, 401]
+    assert json.loads(answers[0][2])["status"] == "queued"
+    page = json.loads(answers[1][2])
+    assert (len(page["data"]), page["has_more"], page["next_cursor"]) == (100, True, "c100")
+
+
+def test_the_listing_ends_after_every_user_once(refserver: int) -> None:
+    seen, cursor = [], ""
+    while True:
+        target = "/v2/users?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        [(status, _, body)] = exchange(refserver, request("GET", target), 1)
+        assert status == 200
+        page = json.loads(body)
+        seen += [user["id"] for user in page["data"]]
+        if not page["has_more"]:
+            break
+        cursor = page["next_cursor"]
+    assert len(seen) == len(set(seen)) == 250
+
+
+def test_other_modules_join_make_bench_as_sections_or_scripts(tmp_path: Path) -> None:
+    (tmp_path / "overload.py").write_text("def bench_rows(ctx):\n    return []\n")
+    (tmp_path / "webhooks.py").write_text('BENCH_ARGS = ("--quick", "--n", "5")\n')
+    (tmp_path / "_private.py").write_text("def bench_rows(ctx):\n    return []\n")
+    (tmp_path / "sync_overhead.py").write_text("")  # one of the suite's own scripts
+    found = contributed(tmp_path)
+    assert sorted(found) == ["overload", "webhooks"]
+    assert script_args((tmp_path / "webhooks.py").read_text()) == ("--quick", "--n", "5")
+    assert script_args("") == ()
