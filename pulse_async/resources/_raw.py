@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, cast
 
 from pulse_async._core._http import Request
 from pulse_async._pager import AsyncPager
@@ -92,6 +92,10 @@ class _Recorder:
         """The answer that carried ``model`` (once)."""
         return self._responses.pop(id(model))
 
+    def keep(self, model: object, response: APIResponse[Any]) -> None:
+        """Hold ``response`` as the answer that carried ``model``, until taken."""
+        self._responses[id(model)] = response
+
 
 def _raw(
     client: RawRequester,
@@ -156,7 +160,19 @@ class AsyncRawPager(Generic[T]):
     __slots__ = ("_pager", "_recorder")
 
     def __init__(self, pager: AsyncPager[T], recorder: _Recorder) -> None:
-        self._pager = pager
+        fetch, structure = pager._fetch, pager._structure
+
+        async def fetch_structured(cursor: str | None) -> Page[T]:
+            # The plain pager may hand back the parsed JSON and structure it later (to send
+            # the next request first); here each page is structured as it arrives, so its
+            # answer is matched to the Page object the caller gets.
+            got = await fetch(cursor)
+            response = recorder.take(got)
+            page = cast(Page[T], got) if structure is None else structure(got)
+            recorder.keep(page, response.with_parsed(page))
+            return page
+
+        self._pager: AsyncPager[T] = AsyncPager(fetch_structured)
         self._recorder = recorder
 
     def __aiter__(self) -> _AsyncRawItemIterator[T]:
