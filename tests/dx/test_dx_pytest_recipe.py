@@ -1,7 +1,8 @@
 """Issue 18, item 3: the README's pytest recipe works as written, in a fresh virtual environment.
 
 The venv (built once per session by ``fresh_venv``) has only ``pulse-messaging[testing]``
-installed from a wheel of this checkout. The README's ``In pytest`` block is written into an
+installed from a wheel of this checkout. The ``In pytest`` block of the testing guide (which the
+README links to) is written into an
 empty project and run with plain ``pytest`` (no ``-p``, no conftest): in pytest-asyncio's
 default strict mode, and in auto mode. On the old main this fails as the issue says
 (``fixture 'pulse_server' not found`` without pytest-asyncio; ``async def functions are not
@@ -26,9 +27,9 @@ def fresh_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def readme_blocks(language: str) -> list[str]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### In pytest\n") :]
-    section = section[: section.index("\n### ", 1)]
+    guide = (ROOT / "docs" / "guides" / "testing.md").read_text(encoding="utf-8")
+    section = guide[guide.index("## In pytest\n") :]
+    section = section[: section.index("\n## ", 1)]
     return re.findall(rf"```{language}\n(.*?)```", section, flags=re.S)
 
 
