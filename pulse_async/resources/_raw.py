@@ -92,6 +92,31 @@ class _Recorder:
         """The answer that carried ``model`` (once)."""
         return self._responses.pop(id(model))
 
+    def restructured(self, parsed: object, page: object) -> None:
+        """A pager turned the parsed JSON it fetched into ``page``: its answer carries that."""
+        response = self._responses.pop(id(parsed), None)
+        if response is not None:
+            response._parsed = page
+            self._responses[id(page)] = response
+
+
+def _recorded(pager: AsyncPager[T], recorder: _Recorder) -> AsyncPager[T]:
+    """``pager``, its pages' answers re-keyed to the pages once structured.
+
+    A pager fetches parsed JSON and structures it into a ``Page`` afterwards (so the
+    next request can leave first): the recorder saw the JSON, the caller takes the page.
+    """
+    structure = pager._structure
+    if structure is None:
+        return pager
+
+    def structure_and_record(parsed: Any) -> Page[T]:
+        page = structure(parsed)
+        recorder.restructured(parsed, page)
+        return page
+
+    return AsyncPager(pager._fetch, structure_and_record)
+
 
 def _raw(
     client: RawRequester,
@@ -156,7 +181,7 @@ class AsyncRawPager(Generic[T]):
     __slots__ = ("_pager", "_recorder")
 
     def __init__(self, pager: AsyncPager[T], recorder: _Recorder) -> None:
-        self._pager = pager
+        self._pager = _recorded(pager, recorder)
         self._recorder = recorder
 
     def __aiter__(self) -> _AsyncRawItemIterator[T]:
