@@ -17,6 +17,7 @@ from pulse_async._core._retry_after import RateLimitInfo, parse_rate_limit_heade
 __all__ = ["APIResponse", "RateLimitInfo"]
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 _NO_RATE_LIMIT = RateLimitInfo(None, None, None)
 
@@ -68,6 +69,17 @@ class APIResponse(Generic[T]):
     def parse(self) -> T:
         """The model the plain method returns (``None`` for a method that returns nothing)."""
         return self._parsed
+
+    def with_parsed(self, parsed: U) -> APIResponse[U]:
+        """The same answer around another model (a page structured after it arrived)."""
+        return APIResponse(
+            status=self.status,
+            headers=self.headers,
+            parsed=parsed,
+            attempts=self.attempts,
+            elapsed=self.elapsed,
+            idempotency_key=self.idempotency_key,
+        )
 
     @property
     def request_id(self) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, cast
 
 from pulse_async._core._http import Request
 from pulse_async._pager import AsyncPager
@@ -92,30 +92,9 @@ class _Recorder:
         """The answer that carried ``model`` (once)."""
         return self._responses.pop(id(model))
 
-    def restructured(self, parsed: object, page: object) -> None:
-        """A pager turned the parsed JSON it fetched into ``page``: its answer carries that."""
-        response = self._responses.pop(id(parsed), None)
-        if response is not None:
-            response._parsed = page
-            self._responses[id(page)] = response
-
-
-def _recorded(pager: AsyncPager[T], recorder: _Recorder) -> AsyncPager[T]:
-    """``pager``, its pages' answers re-keyed to the pages once structured.
-
-    A pager fetches parsed JSON and structures it into a ``Page`` afterwards (so the
-    next request can leave first): the recorder saw the JSON, the caller takes the page.
-    """
-    structure = pager._structure
-    if structure is None:
-        return pager
-
-    def structure_and_record(parsed: Any) -> Page[T]:
-        page = structure(parsed)
-        recorder.restructured(parsed, page)
-        return page
-
-    return AsyncPager(pager._fetch, structure_and_record)
+    def keep(self, model: object, response: APIResponse[Any]) -> None:
+        """Hold ``response`` as the answer that carried ``model``, until taken."""
+        self._responses[id(model)] = response
 
 
 def _raw(
@@ -181,7 +160,19 @@ class AsyncRawPager(Generic[T]):
     __slots__ = ("_pager", "_recorder")
 
     def __init__(self, pager: AsyncPager[T], recorder: _Recorder) -> None:
-        self._pager = _recorded(pager, recorder)
+        fetch, structure = pager._fetch, pager._structure
+
+        async def fetch_structured(cursor: str | None) -> Page[T]:
+            # The plain pager may hand back the parsed JSON and structure it later (to send
+            # the next request first); here each page is structured as it arrives, so its
+            # answer is matched to the Page object the caller gets.
+            got = await fetch(cursor)
+            response = recorder.take(got)
+            page = cast(Page[T], got) if structure is None else structure(got)
+            recorder.keep(page, response.with_parsed(page))
+            return page
+
+        self._pager: AsyncPager[T] = AsyncPager(fetch_structured)
         self._recorder = recorder
 
     def __aiter__(self) -> _AsyncRawItemIterator[T]:
