@@ -32,7 +32,7 @@ from pulse_async._redis_limiter import (
     _import_redis,
     _password_of,
 )
-from pulse_async.errors import ValidationError
+from pulse_async.errors import ClientMisuseError, ValidationError
 from pulse_async.webhooks._store import DEFAULT_TTL, Claim, StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -221,7 +221,8 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None and not self._loop.is_closed():
-                raise RuntimeError(
+                # A misuse, as for RedisRateLimiter: in the error tree, never retried.
+                raise ClientMisuseError(
                     "this RedisStore is in use on another event loop; "
                     "create one store per event loop"
                 )

@@ -16,7 +16,7 @@ import pytest
 from redis_helpers import RedisServer, free_port, unique
 from webhook_helpers import SECRET, event_body
 
-from pulse_async.errors import ValidationError
+from pulse_async.errors import ClientMisuseError, ValidationError
 from pulse_async.webhooks import (
     MemoryStore,
     RedisStore,
@@ -225,3 +225,21 @@ def test_one_store_serves_one_loop_after_another(redis_server: RedisServer) -> N
     second = asyncio.run(claim_and_close())
     assert (first.state, second) == ("claimed", "in_progress")
     asyncio.run(store.aclose())  # nothing left to close: a no-op
+
+
+def test_a_store_in_use_on_another_open_loop_is_a_misuse(redis_server: RedisServer) -> None:
+    """Two live loops on one store: a ``ClientMisuseError`` (never retried), as for the
+    rate limiter, not a bare ``RuntimeError`` outside the error tree."""
+    store = RedisStore(redis_server.url, key_prefix=unique("wh") + ":")
+    first = asyncio.new_event_loop()
+    try:
+        assert first.run_until_complete(store.claim("evt_a")).state == "claimed"
+
+        async def from_a_second_loop() -> None:
+            await store.claim("evt_b")
+
+        with pytest.raises(ClientMisuseError, match="another event loop"):
+            asyncio.run(from_a_second_loop())
+        first.run_until_complete(store.aclose())
+    finally:
+        first.close()
