@@ -181,7 +181,8 @@ FORK_SCRIPT = """
 
     if os.environ["PULSE_SYNC_UVLOOP"] == "1":
         # uvloop resolves names on libuv's worker threads, which live as long as the
-        # process: with uvloop, Python 3.12+ still warns (see docs/guides/workers.md, Worker processes).
+        # process: with uvloop, Python 3.12+ still warns (see docs/guides/workers.md,
+        # Worker processes).
         warnings.filterwarnings("ignore", ".*use of fork", DeprecationWarning)
 
     def threads():
