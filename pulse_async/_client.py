@@ -31,9 +31,12 @@ Life of a call
 7. **Backoff:** ``on_retry`` is told, the wait is slept, and the call goes
    back to step 3.
 
-A call that succeeds first time with no limiter and no pause runs steps 1, 2,
-4 and 5 only: one clock read, one small object, no retry machinery. The retry
-policy itself (what is retried, backoff, the budget) is pure arithmetic in
+Steps 3 to 5 are one method, :meth:`AsyncClient._attempt`, for the first
+attempt and every retry; after a first retryable failure, tenacity's engine
+runs the retries (step 7 and back), loaded only then. A call that succeeds
+first time with no limiter and no pause runs steps 1, 2, 4 and 5 only: one
+clock read, one small object, no retry machinery. The retry policy itself
+(what is retried, backoff, the budget) is pure arithmetic in
 :mod:`pulse_async._core._retry`.
 """
 
@@ -368,71 +371,125 @@ class AsyncClient:
         structure: Callable[[Any], T] | None,
         sender: Sender | CallWatch | None = None,
     ) -> T | None:
-        rt = self._rt
         if sender is None:
-            sender = rt.transport
+            sender = self._rt.transport
             # Tracing or DEBUG logging on: the call runs in its span, each attempt through
             # the watcher. Off (the usual case): this one question is all it costs.
             watch = watch_call(self._options.base_url, call.request, call, sender)
             if watch is not None:
                 return await watch.run(self._run(call, structure, watch))
+        try:
+            return await self._attempt(call, structure, sender)
+        except PulseError as exc:
+            # 6. Failure: pause on 429, then retry or raise.
+            delay = await self._after_failure(call, exc)
+            if delay is None:
+                raise
+            first = exc
+        # Retried outside the ``except``, so no later error carries this one as its context.
+        return await self._retry(call, structure, sender, first, delay)
+
+    async def _attempt(
+        self, call: _Call, structure: Callable[[Any], T] | None, sender: Sender | CallWatch
+    ) -> T | None:
+        """Steps 3 to 5, once: admission, one attempt, its answer (every attempt of a call)."""
+        rt = self._rt
         request = call.request
-        timeout = self._options.timeout
-        now = call.started
-        while True:
-            # 3. Admission: a server-requested pause, then the limiter's slot.
-            if rt.limiter is not None or rt.paused_until > now:
-                await self._admit(call)
-                now = self._clock()
-            # 4. One attempt, bounded by what is left of the deadline.
-            remaining = call.deadline - now
-            if remaining <= 0:  # aiohttp reads a total timeout <= 0 as "none at all"
-                raise APITimeoutError(
-                    f"{request.method} {request.path}: the call's deadline passed",
-                    idempotency_key=call.idempotency_key,
-                )
-            if remaining < timeout.total:
-                attempt_timeout = Timeout(
-                    connect=min(timeout.connect, remaining),
-                    read=min(timeout.read, remaining),
-                    total=remaining,
-                )
-            else:  # the first attempt of an unthrottled call: no new object
-                attempt_timeout = timeout
-            call.attempts += 1
-            rt.stats.attempts += 1
-            try:
-                raw = call.raw = await sender.send(request, timeout=attempt_timeout)
-                result = decipher(
-                    raw.status,
-                    raw.headers,
-                    raw.body,
-                    structure,
-                    idempotency_key=call.idempotency_key,
-                    now=self._wall,
-                )
-            except PulseError as exc:
-                # 6. Failure: pause on 429, then retry or raise.
-                if exc.idempotency_key is None:
-                    exc.idempotency_key = call.idempotency_key
-                if call.ambiguous and request.method == "DELETE" and isinstance(exc, NotFoundError):
-                    # An earlier attempt may have deleted it, its answer lost: gone as asked.
-                    rt.budget.on_success(call.retries)
-                    return None
-                delay = await self._after_failure(call, exc)
-                if delay is None:
-                    raise
-                cause = exc
-            else:
-                # 5. Success.
-                rt.budget.on_success(call.retries)
-                if rt.limiter is not None:
-                    await self._observe(raw)
-                return result
-            # 7. Backoff, then back to admission.
-            self._before_retry(call, cause, delay)
-            await self._sleep(delay)
+        now = self._clock() if call.attempts else call.started
+        # 3. Admission: a server-requested pause, then the limiter's slot.
+        if rt.limiter is not None or rt.paused_until > now:
+            await self._admit(call)
             now = self._clock()
+        # 4. One attempt, bounded by what is left of the deadline.
+        remaining = call.deadline - now
+        if remaining <= 0:  # aiohttp reads a total timeout <= 0 as "none at all"
+            raise APITimeoutError(
+                f"{request.method} {request.path}: the call's deadline passed",
+                idempotency_key=call.idempotency_key,
+            )
+        timeout = self._options.timeout
+        if remaining < timeout.total:
+            timeout = Timeout(
+                connect=min(timeout.connect, remaining),
+                read=min(timeout.read, remaining),
+                total=remaining,
+            )  # else: the first attempt of an unthrottled call, no new object
+        call.attempts += 1
+        rt.stats.attempts += 1
+        try:
+            raw = call.raw = await sender.send(request, timeout=timeout)
+            result = decipher(
+                raw.status,
+                raw.headers,
+                raw.body,
+                structure,
+                idempotency_key=call.idempotency_key,
+                now=self._wall,
+            )
+        except PulseError as exc:
+            if exc.idempotency_key is None:
+                exc.idempotency_key = call.idempotency_key
+            if call.ambiguous and request.method == "DELETE" and isinstance(exc, NotFoundError):
+                # An earlier attempt may have deleted it, its answer lost: gone as asked.
+                rt.budget.on_success(call.retries)
+                return None
+            raise
+        # 5. Success.
+        rt.budget.on_success(call.retries)
+        if rt.limiter is not None:
+            await self._observe(raw)
+        return result
+
+    async def _retry(
+        self,
+        call: _Call,
+        structure: Callable[[Any], T] | None,
+        sender: Sender | CallWatch,
+        cause: PulseError,
+        delay: float,
+    ) -> T | None:
+        """Step 7 and what follows: the retries, on tenacity's engine.
+
+        Entered only after a first retryable failure, so a process whose calls succeed
+        never loads tenacity. The decisions stay ours (:meth:`_after_failure`: the pure
+        policy of :mod:`pulse_async._core._retry`, the deadline and the budget); tenacity
+        runs the loop, sleeping on the client's injected sleep. Every attempt goes through
+        :meth:`_attempt`, as the first did.
+        """
+        import tenacity  # here: loaded on the first retry, never on the success path
+
+        delays = [delay]
+
+        async def should_retry(state: tenacity.RetryCallState) -> bool:
+            assert state.outcome is not None
+            error = state.outcome.exception()
+            if not isinstance(error, PulseError):
+                return False  # cancelled, or a bug: raised as it is
+            next_delay = await self._after_failure(call, error)
+            if next_delay is None:
+                return False
+            delays.append(next_delay)
+            return True
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            assert state.outcome is not None
+            error = state.outcome.exception()
+            assert isinstance(error, PulseError)
+            self._before_retry(call, error, delays[-1])
+
+        retrying = tenacity.AsyncRetrying(
+            retry=should_retry,
+            wait=lambda _state: delays[-1],
+            stop=tenacity.stop_never,  # max_retries, the deadline and the budget decide
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        # 7. Backoff after the first failure (decided by the caller), then back to step 3.
+        self._before_retry(call, cause, delay)
+        await self._sleep(delay)
+        result: T | None = await retrying(self._attempt, call, structure, sender)
+        return result
 
     async def _after_failure(self, call: _Call, error: PulseError) -> float | None:
         """How long to wait before retrying ``call`` after ``error``; ``None``: raise it.
