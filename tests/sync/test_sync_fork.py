@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -214,7 +215,17 @@ FORK_SCRIPT = """
 """
 
 
-@pytest.mark.parametrize("uvloop_env", ["1", "0"])
+#: CPython 3.13 counts threads for its fork warning after the parent's at-fork hooks have
+#: run, and ours restarts the loop thread there (3.12 counts before them): a known gap,
+#: documented in docs/guides/workers.md. Strict: once it passes there, this must go.
+WARNS_AFTER_PARENT_HOOKS = pytest.mark.xfail(
+    sys.version_info >= (3, 13),
+    reason="3.13 emits the fork warning after the parent's at-fork hooks restart the loop thread",
+    strict=True,
+)
+
+
+@pytest.mark.parametrize("uvloop_env", ["1", pytest.param("0", marks=WARNS_AFTER_PARENT_HOOKS)])
 def test_fork_sees_one_thread_and_calls_in_flight_go_on(
     server: ServerThread, uvloop_env: str, tmp_path: Path
 ) -> None:
@@ -254,6 +265,7 @@ PLAIN_FORK_SCRIPT = """
 """
 
 
+@WARNS_AFTER_PARENT_HOOKS
 def test_a_plain_fork_under_w_error(server: ServerThread, tmp_path: Path) -> None:
     """Issue 18 on the interpreter the suite runs on (3.12+: the warning would show)."""
     # "localhost": asyncio resolves it on the loop's executor, whose threads must stop too.
