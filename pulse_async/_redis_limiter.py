@@ -35,7 +35,7 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pulse_async._core._ratelimit import GCRABucket, micros, pause_jitter, per_minute_from
@@ -461,15 +461,7 @@ class RedisRateLimiter:
 
     def _client(self) -> Redis:
         if self._redis is None:
-            redis = self._redis_module
-            self._redis = redis.asyncio.Redis.from_url(
-                self._url,
-                socket_timeout=self._socket_timeout,
-                socket_connect_timeout=self._socket_timeout,
-                # One immediate retry: after a Redis restart the first command on a pooled
-                # connection fails, and the retry's fresh connection succeeds.
-                retry=redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 1),
-            )
+            self._redis = _connect(self._redis_module, self._url, self._socket_timeout)
         return self._redis
 
     def _script(self, text: str) -> AsyncScript:
@@ -530,10 +522,30 @@ class RedisRateLimiter:
             log.info("%r: Redis is back; sharing the quota again", self)
 
     def _describe(self, exc: BaseException) -> str:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if self._password:
-            text = text.replace(self._password, "***")
-        return text
+        return _describe(exc, self._password)
+
+
+def _connect(module: Any, url: str, socket_timeout: float) -> Redis:
+    """A redis-py client for ``url`` as the limiter and the webhook store use it."""
+    return cast(
+        "Redis",
+        module.asyncio.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            # One immediate retry: after a Redis restart the first command on a pooled
+            # connection fails, and the retry's fresh connection succeeds.
+            retry=module.asyncio.retry.Retry(module.backoff.NoBackoff(), 1),
+        ),
+    )
+
+
+def _describe(exc: BaseException, password: str | None) -> str:
+    """A Redis error for a log line, the URL's password scrubbed out."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if password:
+        text = text.replace(password, "***")
+    return text
 
 
 def _within(seconds: float) -> asyncio.Timeout:

@@ -29,6 +29,8 @@ from pulse_async._core._validation import check_seconds
 from pulse_async._redis_limiter import (
     _INHERITED,
     DEFAULT_SOCKET_TIMEOUT,
+    _connect,
+    _describe,
     _import_redis,
     _password_of,
 )
@@ -235,18 +237,9 @@ class RedisStore:
         script = self._scripts.get(source)
         if script is None:
             if self._redis is None:
-                redis = self._redis_module
-                self._redis = redis.asyncio.Redis.from_url(
-                    self._url,
-                    socket_timeout=self._socket_timeout,
-                    socket_connect_timeout=self._socket_timeout,
-                    retry=redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 1),
-                )
+                self._redis = _connect(self._redis_module, self._url, self._socket_timeout)
             script = self._scripts[source] = self._redis.register_script(source)
         return script
 
     def _describe(self, exc: BaseException) -> str:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if self._password:
-            text = text.replace(self._password, "***")
-        return text
+        return _describe(exc, self._password)
