@@ -1,12 +1,24 @@
 """``AsyncPager``: lazy cursor pagination, one page fetched ahead.
 
 ``async for item in pager`` and ``async for page in pager.pages()`` fetch
-page *k+1* while page *k* is being structured and consumed: as soon as page
-*k*'s answer is parsed and names a next cursor, the request for page *k+1*
-goes out (one task, never more than one page ahead), and only then is page
-*k* turned into models and handed over. Stopping early (``break``, an
-exception, ``aclose()``, or the iterator being dropped) cancels that request.
-``to_list(max_items=...)`` and ``fetch_page()`` fetch nothing ahead.
+page *k+1* while page *k* is being parsed, structured and consumed: as soon as
+page *k*'s answer names a next cursor, the request for page *k+1* goes out (one
+task, never more than one page ahead), and only then is page *k* turned into
+models and handed over. Stopping early (``break``, an exception, ``aclose()``,
+or the iterator being dropped) cancels that request. ``to_list(max_items=...)``
+and ``fetch_page()`` fetch nothing ahead.
+
+The listing is sequential: the server cannot start page *k+1* before it has the
+cursor, so the time from page *k*'s answer to page *k+1*'s request is what a
+listing waits for on every page, on top of the server's own time. The resources
+therefore hand the pager the page's raw body (:class:`~pulse_async._core._http.Unparsed`),
+and when the body *ends* with the two top-level members ``"next_cursor": "<c>"``
+and ``"has_more": true`` (either order; a cursor of URL-safe characters, no
+escapes), the request for *c* leaves before the body is parsed. In a JSON object
+those closing members can only be the top level's (a valid JSON text is read
+the same way from the end), so a well-formed answer always confirms it; the
+parsed page still decides (an answer that does not, or does not parse, cancels
+that request, and the pager goes on as the parsed page says).
 
 Iteration stops when the server says ``has_more: false`` (even if it sent a
 cursor), or when no (or only a blank) cursor comes back. An empty page with
@@ -21,9 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar, cast
 
+from pulse_async._core._http import Unparsed
 from pulse_async.errors import APIConnectionError
 from pulse_async.models import Page
 
@@ -36,6 +50,36 @@ T = TypeVar("T")
 MAX_EMPTY_PAGES = 100
 
 
+# JSON whitespace, and the two members that end a page that has a next page.
+_WS = rb"[ \t\r\n]*"
+_CURSOR = rb'"next_cursor"' + _WS + rb":" + _WS + rb'"([A-Za-z0-9._~+/=-]{1,1024})"'
+_MORE = rb'"has_more"' + _WS + rb":" + _WS + rb"true"
+_TAIL = re.compile(
+    rb"(?:" + _CURSOR + _WS + rb"," + _WS + _MORE
+    + rb"|" + _MORE + _WS + rb"," + _WS + _CURSOR
+    + rb")" + _WS + rb"\}" + _WS + rb"\Z"
+)  # fmt: skip
+#: How far from the end of a body its closing members can start (the cursor is bounded).
+_TAIL_SPAN = 1100
+
+
+def next_cursor_hint(body: bytes) -> str | None:
+    """The next cursor of a page's raw JSON body, read off its end without parsing it.
+
+    ``None`` unless the body ends with the members ``"next_cursor": "<cursor>"`` and
+    ``"has_more": true`` (in either order), a cursor of URL-safe characters without
+    escapes. When the body is a JSON object, those are its top-level members, and the
+    last ones of their names (the values a parser keeps): a ``"`` cannot be escaped
+    after ``,`` or ``:``, and nothing but the object's own members sits right before
+    its closing brace.
+    """
+    match = _TAIL.search(body, max(0, len(body) - _TAIL_SPAN))
+    if match is None:
+        return None
+    cursor = match[1] or match[2]
+    return cursor.decode("ascii")
+
+
 def _retrieve(task: asyncio.Task[Any]) -> None:
     # A prefetch nobody awaits (iteration stopped) must not log "exception never retrieved".
     if not task.cancelled():
@@ -46,8 +90,9 @@ class AsyncPageIterator(Generic[T]):
     """Iterates pages, fetching at most one page ahead of the one handed over.
 
     ``fetch(cursor)`` returns a :class:`~pulse_async.models.Page`, or, when
-    ``structure`` is given, the parsed JSON object that ``structure`` turns
-    into one (so the next request can leave before this page is structured).
+    ``structure`` is given, the JSON object that ``structure`` turns into one,
+    parsed or not yet (an :class:`~pulse_async._core._http.Unparsed` answer), so
+    the next request can leave before this page is parsed and structured.
     """
 
     __slots__ = (
@@ -98,22 +143,47 @@ class AsyncPageIterator(Generic[T]):
         if structure is None:
             page = cast(Page[T], got)
             self._advance(page.next_cursor, page.has_more, not page.data)
-        else:
-            # A parsed JSON object (decipher checked that much): where to go next is read
-            # from it, that request is sent, and this page is structured while it travels.
-            self._advance(got.get("next_cursor"), got.get("has_more") is True, not got.get("data"))
-        if self._prefetch and not self._done and self._error is None:
-            self._next = task = asyncio.ensure_future(self._fetch(self._cursor))
-            task.add_done_callback(_retrieve)
-            if structure is not None:
-                await asyncio.sleep(0)  # let it write its request before we spend the CPU
-        if structure is None:
+            if self._prefetch and not self._done and self._error is None:
+                self._next = self._start(self._cursor)
             return page
+        hint: str | None = None
+        if type(got) is Unparsed:
+            # The raw body: when its tail names the next page, that request leaves first,
+            # and the body is parsed and structured while it travels.
+            if self._prefetch:
+                hint = next_cursor_hint(got.body)
+                # Never a request the parsed page could not lead to: not a cursor already
+                # followed, nor one past the empty-page limit.
+                if hint in self._seen or self._empty_run + 1 >= MAX_EMPTY_PAGES:
+                    hint = None
+                if hint is not None:
+                    self._next = self._start(hint)
+                    await asyncio.sleep(0)  # let it write its request before we spend the CPU
+            try:
+                got = got.parse()  # raises as decipher does
+            except BaseException:
+                self._stop()
+                raise
+        # A parsed JSON object (decipher checked that much): it decides where to go next.
+        self._advance(got.get("next_cursor"), got.get("has_more") is True, not got.get("data"))
+        ahead = self._next
+        if ahead is not None and (self._done or self._error is not None or hint != self._cursor):
+            # The parsed page says otherwise (a well-formed answer never does).
+            self._next = None
+            ahead.cancel()
+        if self._prefetch and not self._done and self._error is None and self._next is None:
+            self._next = self._start(self._cursor)
+            await asyncio.sleep(0)  # let it write its request before we spend the CPU
         try:
             return structure(got)
         except Exception as exc:
             self._stop()
             raise _unreadable(exc) from None
+
+    def _start(self, cursor: str | None) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(self._fetch(cursor))
+        task.add_done_callback(_retrieve)
+        return task
 
     def _advance(self, cursor: object, has_more: bool, empty: bool) -> None:
         """Decide, from page *k*, whether and where page *k+1* is."""
@@ -223,6 +293,8 @@ class AsyncPager(Generic[T]):
     async def fetch_page(self, cursor: str | None = None) -> Page[T]:
         """Fetch one page: the first (``cursor=None``) or the one ``cursor`` points at."""
         got = await self._fetch(cursor)
+        if type(got) is Unparsed:
+            got = got.parse()
         if self._structure is None:
             return cast(Page[T], got)
         try:

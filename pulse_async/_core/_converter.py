@@ -99,6 +99,16 @@ def _any_map(value: Any) -> dict[str, Any]:
     return {_text(key): item for key, item in value.items()}
 
 
+def _builder_is_plain(cls: type) -> bool:
+    """Whether ``cls``'s ``__init__`` does no more than set its slots (see :func:`_builder`)."""
+    return (
+        "__slots__" in cls.__dict__
+        and not hasattr(cls, "__attrs_post_init__")
+        and not hasattr(cls, "__attrs_pre_init__")
+        and all(f.validator is None and f.converter is None and f.init for f in attrs.fields(cls))
+    )
+
+
 def _builder(cls: type) -> Callable[..., Any]:
     """A constructor of ``cls`` taking every field by keyword, none optional.
 
@@ -108,14 +118,8 @@ def _builder(cls: type) -> Callable[..., Any]:
     for each field, as frozen classes must). Otherwise it is the class itself.
     A field added to a model and not to its hook fails the first structuring.
     """
-    fields = attrs.fields(cls)
-    names = [f.name for f in fields]
-    plain = (
-        "__slots__" in cls.__dict__
-        and not hasattr(cls, "__attrs_post_init__")
-        and not hasattr(cls, "__attrs_pre_init__")
-        and all(f.validator is None and f.converter is None and f.init for f in fields)
-    )
+    names = [f.name for f in attrs.fields(cls)]
+    plain = _builder_is_plain(cls)
     args = ", ".join(names)
     if not plain:
         namespace: dict[str, Any] = {"_cls": cls}
@@ -132,38 +136,93 @@ def _builder(cls: type) -> Callable[..., Any]:
     return namespace["build"]  # type: ignore[no-any-return]
 
 
-_new_user = _builder(User)
 _new_receipt = _builder(MessageReceipt)
 _new_message = _builder(Message)
 _new_thread = _builder(Thread)
 
 
+def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot setters of ``cls``'s fields, which must be exactly ``names``, in order.
+
+    For a hook that sets every slot itself (see :func:`_builder`): a field added to the
+    model and not to its hook fails here, at import, not as a missing attribute later.
+    """
+    fields = attrs.fields(cls)
+    if tuple(f.name for f in fields) != names or not _builder_is_plain(cls):
+        raise TypeError(f"the structure hook of {cls.__name__} does not match its fields")
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+(
+    _set_id,
+    _set_email,
+    _set_role,
+    _set_status,
+    _set_name,
+    _set_metadata,
+    _set_created,
+    _set_invited,
+    _set_updated,
+    _set_key,
+) = _slot_setters(
+    User,
+    (
+        "id",
+        "email",
+        "role",
+        "status",
+        "name",
+        "metadata",
+        "created_at",
+        "invited_at",
+        "updated_at",
+        "idempotency_key",
+    ),
+)
+_new_object = object.__new__
+_fromisoformat = datetime.fromisoformat
+
+
+def _time(value: Any) -> datetime:
+    # parse_datetime, its common case first.
+    if type(value) is str:
+        parsed = _fromisoformat(value)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return parse_datetime(value)
+
+
 def _structure_user(data: Mapping[str, Any], _type: Any = User) -> User:
     # The listing's hot path (100 a page): the common cases checked inline, the rest
-    # (and every error) through the same helpers as the other models.
+    # (and every error) through the same helpers as the other models; the slots set
+    # directly, one by one (what ``_builder`` generates, without its keyword call).
     get = data.get
-    uid, email, role, status = data["id"], data["email"], data["role"], data["status"]
-    name, metadata = get("name"), get("metadata")
-    created, invited, updated = get("created_at"), get("invited_at"), get("updated_at")
-    key = get("idempotency_key")
-    return _new_user(  # type: ignore[no-any-return]
-        id=uid if type(uid) is str else _text(uid),
-        email=email if type(email) is str else _text(email),
-        role=role if type(role) is str else _text(role),
-        status=status if type(status) is str else _text(status),
-        name=_optional_text(name),
-        metadata=(
-            {}
-            if "metadata" not in data
-            else {}
-            if type(metadata) is dict and not metadata
-            else _text_map(metadata)
-        ),
-        created_at=None if created is None else parse_datetime(created),
-        invited_at=None if invited is None else parse_datetime(invited),
-        updated_at=None if updated is None else parse_datetime(updated),
-        idempotency_key=None if key is None else _optional_text(key),
+    user = _new_object(User)
+    value = data["id"]
+    _set_id(user, value if type(value) is str else _text(value))
+    value = data["email"]
+    _set_email(user, value if type(value) is str else _text(value))
+    value = data["role"]
+    _set_role(user, value if type(value) is str else _text(value))
+    value = data["status"]
+    _set_status(user, value if type(value) is str else _text(value))
+    value = get("name")
+    _set_name(user, value if value is None or type(value) is str else _text(value))
+    value = get("metadata")
+    _set_metadata(
+        user,
+        {}
+        if (value is None and "metadata" not in data) or (type(value) is dict and not value)
+        else _text_map(value),
     )
+    value = get("created_at")
+    _set_created(user, None if value is None else _time(value))
+    value = get("invited_at")
+    _set_invited(user, None if value is None else _time(value))
+    value = get("updated_at")
+    _set_updated(user, None if value is None else _time(value))
+    value = get("idempotency_key")
+    _set_key(user, value if value is None or type(value) is str else _text(value))
+    return user
 
 
 def _structure_receipt(data: Mapping[str, Any], _type: Any = MessageReceipt) -> MessageReceipt:

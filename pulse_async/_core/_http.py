@@ -36,7 +36,9 @@ from pulse_async.errors import (
 )
 
 __all__ = [
+    "UNPARSED",
     "Request",
+    "Unparsed",
     "decipher",
     "encode_json",
     "error_from_response",
@@ -293,6 +295,48 @@ def decipher(
         raise error_from_response(status, headers, body, idempotency_key=idempotency_key, now=now)
     if structure is None:
         return None
+    if structure is UNPARSED:
+        return Unparsed(status, headers, body, idempotency_key)  # type: ignore[return-value]
+    return _read_body(status, headers, body, structure, idempotency_key)
+
+
+class Unparsed:
+    """A 2xx answer whose body is not parsed yet: ``decipher``'s result for
+    ``structure=UNPARSED``. The pager reads where the next page is off its tail and
+    sends that request before it parses the page; :meth:`parse` fails as ``decipher``
+    would have."""
+
+    __slots__ = ("body", "headers", "idempotency_key", "status")
+
+    def __init__(
+        self, status: int, headers: Mapping[str, str], body: bytes, idempotency_key: str | None
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.idempotency_key = idempotency_key
+
+    def parse(self) -> dict[str, Any]:
+        """The body's JSON object, or the ``APIConnectionError`` decipher raises."""
+        return _read_body(self.status, self.headers, self.body, _payload, self.idempotency_key)
+
+
+def UNPARSED(payload: Any) -> Unparsed:
+    """The ``structure`` that asks ``decipher`` for an :class:`Unparsed` answer (never called)."""
+    raise TypeError("UNPARSED is a marker for decipher, not a structure function")
+
+
+def _payload(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload
+
+
+def _read_body(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    structure: Callable[[Any], T],
+    idempotency_key: str | None,
+) -> T:
     # A 204 where a model was expected falls through: its empty body is unreadable, which
     # is an APIConnectionError, never a ``None`` the caller did not ask for.
     try:

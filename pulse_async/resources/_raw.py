@@ -18,7 +18,7 @@ import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, cast
 
-from pulse_async._core._http import Request
+from pulse_async._core._http import Request, Unparsed
 from pulse_async._pager import AsyncPager
 from pulse_async._response import APIResponse
 from pulse_async.models import Page
@@ -168,7 +168,10 @@ class AsyncRawPager(Generic[T]):
             # answer is matched to the Page object the caller gets.
             got = await fetch(cursor)
             response = recorder.take(got)
-            page = cast(Page[T], got) if structure is None else structure(got)
+            if structure is None:
+                page = cast(Page[T], got)
+            else:
+                page = structure(got.parse() if isinstance(got, Unparsed) else got)
             recorder.keep(page, response.with_parsed(page))
             return page
 

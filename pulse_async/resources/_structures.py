@@ -21,12 +21,3 @@ STRUCTURE_USER_PAGE: Callable[[Any], Page[User]] = _structure_fn(Page[User])
 STRUCTURE_RECEIPT: Callable[[Any], MessageReceipt] = _structure_fn(MessageReceipt)
 STRUCTURE_MESSAGE: Callable[[Any], Message] = _structure_fn(Message)
 STRUCTURE_THREAD_PAGE: Callable[[Any], Page[Thread]] = _structure_fn(Page[Thread])
-
-
-def _payload(payload: dict[str, Any]) -> dict[str, Any]:
-    return payload
-
-
-#: The parsed JSON object itself (decipher has checked it is one): for the pager, which
-#: structures a page after sending the request for the next.
-PAYLOAD: Callable[[Any], dict[str, Any]] = _payload

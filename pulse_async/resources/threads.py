@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from pulse_async._core import _endpoints as ep
+from pulse_async._core._http import UNPARSED, Unparsed
 from pulse_async._pager import AsyncPager
 from pulse_async.models import Thread
 from pulse_async.resources._base import Requester
-from pulse_async.resources._structures import PAYLOAD, STRUCTURE_THREAD_PAGE
+from pulse_async.resources._structures import STRUCTURE_THREAD_PAGE
 
 __all__ = ["AsyncThreads"]
 
@@ -38,8 +38,9 @@ class AsyncThreads:
 
     async def _page(
         self, cursor: str | None, *, limit: int | None, unread: bool | None, start: str | None
-    ) -> dict[str, Any]:
+    ) -> Unparsed:
         cursor = start if cursor is None else cursor
         request = ep.list_threads(limit=limit, cursor=cursor, unread=unread)
-        # The pager structures the page itself, after sending the request for the next one.
-        return await self._client._call(request, PAYLOAD)
+        # The body as it came: the pager sends the request for the next page before it
+        # parses and structures this one.
+        return await self._client._call(request, UNPARSED)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
 
 from pulse_async._core import _endpoints as ep
+from pulse_async._core._http import UNPARSED, Unparsed
 from pulse_async._pager import AsyncPager
 from pulse_async.models import Role, User, UserStatus
 from pulse_async.models._enums import RoleName, UserStatusName
 from pulse_async.resources._base import Requester
-from pulse_async.resources._structures import PAYLOAD, STRUCTURE_USER, STRUCTURE_USER_PAGE
+from pulse_async.resources._structures import STRUCTURE_USER, STRUCTURE_USER_PAGE
 
 __all__ = ["AsyncUsers"]
 
@@ -53,12 +53,13 @@ class AsyncUsers:
         status: str | None,
         q: str | None,
         start: str | None,
-    ) -> dict[str, Any]:
+    ) -> Unparsed:
         # The pager asks for its first page with ``None``: that is where the caller resumes.
         cursor = start if cursor is None else cursor
         request = ep.list_users(limit=limit, cursor=cursor, status=status, q=q)
-        # The pager structures the page itself, after sending the request for the next one.
-        return await self._client._call(request, PAYLOAD)
+        # The body as it came: the pager sends the request for the next page before it
+        # parses and structures this one.
+        return await self._client._call(request, UNPARSED)
 
     async def create(
         self,

@@ -217,3 +217,30 @@ def test_builder_sets_slots_directly_only_where_init_would_do_nothing_more() -> 
     assert checked(n=1) == Checked(n=1)
     with pytest.raises(ValueError, match="n"):
         checked(n=0)  # a validated class goes through its own __init__
+
+
+def test_slot_setters_refuse_a_hook_that_does_not_match_its_model() -> None:
+    from pulse_async._core._converter import _slot_setters
+
+    @attrs.frozen(kw_only=True)
+    class Plain:
+        a: int
+        b: str = "default"
+
+    set_a, set_b = _slot_setters(Plain, ("a", "b"))
+    obj = object.__new__(Plain)
+    set_a(obj, 1)
+    set_b(obj, "x")
+    assert obj == Plain(a=1, b="x")
+    # a field the hook does not know (or knows in another order) fails at import time
+    with pytest.raises(TypeError, match="does not match its fields"):
+        _slot_setters(Plain, ("a",))
+    with pytest.raises(TypeError, match="does not match its fields"):
+        _slot_setters(Plain, ("b", "a"))
+
+    @attrs.frozen(kw_only=True)
+    class Checked:
+        n: int = attrs.field(validator=attrs.validators.gt(0))
+
+    with pytest.raises(TypeError, match="does not match its fields"):
+        _slot_setters(Checked, ("n",))  # its validator would be skipped
