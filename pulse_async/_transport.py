@@ -51,8 +51,6 @@ ConnectorFactory = Callable[[], aiohttp.BaseConnector]
 
 log = logging.getLogger("pulse_async.transport")
 
-_JSON_HEADERS = {"Content-Type": "application/json"}
-
 
 class RawResponse:
     """What came back: status, response headers (case-insensitive) and the whole body.
@@ -131,18 +129,30 @@ class Transport:
     def __init__(self, options: ClientOptions) -> None:
         self._options = options
         self._base_url = options.base_url
-        self._headers = sign(options, aiohttp.__version__)
+        signed = sign(options, aiohttp.__version__)
         #: ``proxy=`` and ``proxy_headers=`` for every request (empty without a proxy).
         self._proxy_args: dict[str, Any] = {}
         proxy = options.proxy
-        if proxy is not None:
+        if proxy is None:
+            #: The session's headers: without a proxy, the signed ones. aiohttp merges them
+            #: into each request in C; passed per request they cost a Python loop over each,
+            #: twice.
+            self._session_headers: dict[str, str] | None = signed
+            #: What every request passes itself (never mutated).
+            self._request_headers: dict[str, str] = {}
+        else:
+            # With a proxy, aiohttp merges the session's headers into the proxy's too: the
+            # API key would reach the proxy (as Proxy-Authorization, on plain HTTP). So the
+            # signed headers go with each request, and the session has none.
+            self._session_headers = None
+            self._request_headers = signed
             self._proxy_args["proxy"] = proxy.url
             if proxy.authorization is not None:
                 credential = redacted(proxy.authorization)
                 if self._base_url.startswith("https:"):
                     self._proxy_args["proxy_headers"] = {"Proxy-Authorization": credential}
                 else:
-                    self._headers["Proxy-Authorization"] = credential
+                    signed["Proxy-Authorization"] = credential
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -150,7 +160,8 @@ class Transport:
         self._phase_timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
         self._timeout = self._phase_timeout(options.timeout)
         self._watchdog: Watchdog | None = None
-        self._json_headers = {**self._headers, **_JSON_HEADERS}
+        #: The signed headers' names, lower-cased: a request's own headers never replace them.
+        self._signed = frozenset(name.lower() for name in signed)
         self._max_body = options.max_response_bytes
         if not options.verify_ssl:
             log.warning("TLS certificate verification is OFF for %s", options.base_url)
@@ -201,6 +212,7 @@ class Transport:
     def _new_session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
             connector=self._new_connector(),
+            headers=self._session_headers,
             timeout=self._timeout,
             auto_decompress=True,
             trust_env=False,
@@ -239,16 +251,18 @@ class Transport:
         ``total`` that bounds the whole exchange (the client passes what is left of the
         call's deadline). ``None``: the client's connect and read, no total."""
         session = self._session_for_loop()
-        headers = self._headers
+        # The signed headers are the session's, or (with a proxy) in _request_headers.
+        headers = self._request_headers
         data: bytes | None = None
         if request.body is not None or request.idempotency_key is not None:
-            headers = self._json_headers.copy()
+            headers = {**headers, "Content-Type": "application/json"}
             if request.idempotency_key is not None:
                 headers["Idempotency-Key"] = request.idempotency_key
             if request.body is not None:
                 data = encode_json(request.body)
         if request.headers:  # a trace's traceparent; the signed headers win
-            headers = {**request.headers, **headers}
+            extra = {k: v for k, v in request.headers.items() if k.lower() not in self._signed}
+            headers = {**extra, **headers}
         if timeout is None or timeout is self._options.timeout:
             client_timeout = self._timeout
         else:
