@@ -158,7 +158,7 @@ class AsyncPageIterator(Generic[T]):
                     hint = None
                 if hint is not None:
                     self._next = self._start(hint)
-                    await asyncio.sleep(0)  # let it write its request before we spend the CPU
+                    await self._let_it_send()
             try:
                 got = got.parse()  # raises as decipher does
             except BaseException:
@@ -173,12 +173,22 @@ class AsyncPageIterator(Generic[T]):
             ahead.cancel()
         if self._prefetch and not self._done and self._error is None and self._next is None:
             self._next = self._start(self._cursor)
-            await asyncio.sleep(0)  # let it write its request before we spend the CPU
+            await self._let_it_send()
         try:
             return structure(got)
         except Exception as exc:
             self._stop()
             raise _unreadable(exc) from None
+
+    async def _let_it_send(self) -> None:
+        """One turn of the loop, for the request just started to be written before we
+        spend the CPU on this page. Cancelled here, the iteration stops (this page is lost
+        to the caller, so going on would skip it)."""
+        try:
+            await asyncio.sleep(0)
+        except BaseException:
+            self._stop()
+            raise
 
     def _start(self, cursor: str | None) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(self._fetch(cursor))

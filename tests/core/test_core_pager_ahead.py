@@ -313,3 +313,32 @@ async def test_listing_the_local_server_and_stopping_early_releases_everything()
             assert [u.id async for u in pulse.users.list(limit=5)] == everyone
     # (the server's own handlers end when it stops)
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_cancelled_while_the_request_ahead_is_written_the_iteration_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The page being handed over is lost to a caller cancelled at that moment: going on
+    # would silently skip it, so the iteration stops and the request ahead is cancelled.
+    import pulse_async._pager as pager_module
+
+    real = pager_module.next_cursor_hint
+
+    def cancel_the_caller(body: bytes) -> str | None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()  # lands on the pager's next await: the turn that lets the request out
+        return real(body)
+
+    monkeypatch.setattr(pager_module, "next_cursor_hint", cancel_the_caller)
+    server = RawServer(answer=1)
+    pages = AsyncPager(server.fetch, server.structure).pages()
+    with pytest.raises(asyncio.CancelledError):
+        await anext(pages)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert server.started == [None, "c1"]
+    assert server.cancelled == ["c1"]
+    with pytest.raises(StopAsyncIteration):
+        await anext(pages)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
