@@ -13,9 +13,13 @@ optional key takes the model's default, ``None`` stays ``None``, a present
 one deliberate difference: a list field must be a JSON array, where cattrs
 would iterate any iterable (a string, an object's keys). A property test holds
 them to cattrs' generated hooks on generated documents, so a field added to a
-model and not here fails the suite. The models are built by :func:`_builder`
-(their slots set directly); with it a page of users structures in about half
-the time of cattrs' fastest set-up (``make bench`` measures both).
+model and not here fails the suite. The models are built by setting their
+slots directly (:func:`_builder`; the user hook, the listing's hot path, sets
+them itself, checked against the model's fields at import): a page of users
+structures in under half the time of cattrs' fastest set-up (about 1.0 against
+2.3 µs a user; ``make bench`` measures both), and in 0.55 of the time of a
+cattrs converter given pass-through hooks for ``str``, ``str | None``, times
+and maps, which checks nothing.
 """
 
 from __future__ import annotations
