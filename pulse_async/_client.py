@@ -409,11 +409,10 @@ class AsyncClient:
             )
         timeout = self._options.timeout
         if remaining < timeout.total:
-            timeout = Timeout(
-                connect=min(timeout.connect, remaining),
-                read=min(timeout.read, remaining),
-                total=remaining,
-            )  # else: the first attempt of an unthrottled call, no new object
+            # The total bounds connect and read too; they stay as set (one aiohttp timeout
+            # object each, built once by the transport).
+            timeout = Timeout(connect=timeout.connect, read=timeout.read, total=remaining)
+        # else: the first attempt of an unthrottled call, no new object
         call.attempts += 1
         rt.stats.attempts += 1
         try:

@@ -25,15 +25,18 @@ returns.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from pulse_async._core._http import Request, encode_json, redacted, sign
 from pulse_async._core._options import ClientOptions, Timeout
+from pulse_async._watchdog import Watchdog
 from pulse_async.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -47,8 +50,6 @@ __all__ = ["ConnectorFactory", "RawResponse", "Transport"]
 ConnectorFactory = Callable[[], aiohttp.BaseConnector]
 
 log = logging.getLogger("pulse_async.transport")
-
-_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class RawResponse:
@@ -68,36 +69,99 @@ class RawResponse:
         return f"RawResponse(status={self.status}, body={len(self.body)} bytes)"
 
 
+class _ReadTimer(ResponseHandler):
+    """aiohttp's connection protocol, with a ``sock_read`` timer that is not remade per read.
+
+    aiohttp enforces ``sock_read`` ("at most this long between two reads") by cancelling
+    and re-making a loop timer when a request is sent, on every chunk received, and
+    once more when the body ends: two timers made and cancelled per small request. Here
+    the chunk only moves a due time forward; the one timer per connection stays armed and,
+    when it fires, either raises the timeout (nothing read since the due time) or re-arms
+    for the new due time. A pooled idle connection's timer finds nothing to do and lapses.
+
+    It overrides aiohttp's two private timer methods only; :data:`LAZY_READ_TIMER` says
+    whether this aiohttp still has them (else the stock protocol is used, correct and
+    slower), and a test fails if it does not, so a rename cannot pass silently.
+    """
+
+    _read_due = 0.0  # loop time by which the next read must come; 0.0: not reading
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        if not timeout:
+            self._read_due = 0.0
+            return
+        self._read_due = due = self._loop.time() + timeout
+        if self._read_timeout_handle is None:
+            self._read_timeout_handle = self._loop.call_at(due, self._read_timer_fired)
+
+    def _drop_timeout(self) -> None:
+        self._read_due = 0.0  # the timer lapses when it fires
+
+    def _read_timer_fired(self) -> None:
+        self._read_timeout_handle = None
+        due = self._read_due
+        if not due:
+            return  # nothing being read: let it lapse
+        if self._loop.time() >= due:
+            self._read_due = 0.0
+            self._on_read_timeout()
+        else:
+            self._read_timeout_handle = self._loop.call_at(due, self._read_timer_fired)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        handle, self._read_timeout_handle = self._read_timeout_handle, None
+        if handle is not None:
+            handle.cancel()
+
+
+#: Whether this aiohttp has the two private methods :class:`_ReadTimer` overrides.
+LAZY_READ_TIMER = all(
+    callable(getattr(ResponseHandler, name, None))
+    for name in ("_reschedule_timeout", "_drop_timeout", "_on_read_timeout")
+)
+
+
 class Transport:
     """Sends requests for one client over one lazily created ``aiohttp.ClientSession``."""
 
     def __init__(self, options: ClientOptions) -> None:
         self._options = options
         self._base_url = options.base_url
-        self._headers = sign(options, aiohttp.__version__)
+        signed = sign(options, aiohttp.__version__)
         #: ``proxy=`` and ``proxy_headers=`` for every request (empty without a proxy).
         self._proxy_args: dict[str, Any] = {}
         proxy = options.proxy
-        if proxy is not None:
+        if proxy is None:
+            #: The session's headers: without a proxy, the signed ones. aiohttp merges them
+            #: into each request in C; passed per request they cost a Python loop over each,
+            #: twice.
+            self._session_headers: dict[str, str] | None = signed
+            #: What every request passes itself (never mutated).
+            self._request_headers: dict[str, str] = {}
+        else:
+            # With a proxy, aiohttp merges the session's headers into the proxy's too: the
+            # API key would reach the proxy (as Proxy-Authorization, on plain HTTP). So the
+            # signed headers go with each request, and the session has none.
+            self._session_headers = None
+            self._request_headers = signed
             self._proxy_args["proxy"] = proxy.url
             if proxy.authorization is not None:
                 credential = redacted(proxy.authorization)
                 if self._base_url.startswith("https:"):
                     self._proxy_args["proxy_headers"] = {"Proxy-Authorization": credential}
                 else:
-                    self._headers["Proxy-Authorization"] = credential
+                    signed["Proxy-Authorization"] = credential
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=options.timeout.connect, sock_read=options.timeout.read
-        )
-        self._full_timeout = aiohttp.ClientTimeout(
-            total=options.timeout.total,
-            sock_connect=options.timeout.connect,
-            sock_read=options.timeout.read,
-        )
-        self._json_headers = {**self._headers, **_JSON_HEADERS}
+        #: aiohttp's per-phase timeouts by (connect, read); the total is the watchdog's.
+        self._phase_timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+        self._timeout = self._phase_timeout(options.timeout)
+        self._watchdog: Watchdog | None = None
+        #: The signed headers' names, lower-cased: a request's own headers never replace them.
+        self._signed = frozenset(name.lower() for name in signed)
         self._max_body = options.max_response_bytes
         if not options.verify_ssl:
             log.warning("TLS certificate verification is OFF for %s", options.base_url)
@@ -121,15 +185,34 @@ class Transport:
                 )
             return connector
         ssl_arg: ssl.SSLContext | bool = bool(self._options.verify_ssl)
-        return aiohttp.TCPConnector(
+        connector = aiohttp.TCPConnector(
             limit=self._options.max_connections,
             ssl=ssl_arg,
             enable_cleanup_closed=False,
         )
+        if LAZY_READ_TIMER:
+            # aiohttp's private protocol factory (see _ReadTimer).
+            connector._factory = cast(
+                "functools.partial[ResponseHandler]",
+                functools.partial(_ReadTimer, loop=asyncio.get_running_loop()),
+            )
+        return connector
+
+    def _phase_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
+        key = (timeout.connect, timeout.read)
+        found = self._phase_timeouts.get(key)
+        if found is None:
+            if len(self._phase_timeouts) > 64:  # many distinct with_options timeouts
+                self._phase_timeouts.clear()
+            found = self._phase_timeouts[key] = aiohttp.ClientTimeout(
+                total=None, sock_connect=timeout.connect, sock_read=timeout.read
+            )
+        return found
 
     def _new_session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
             connector=self._new_connector(),
+            headers=self._session_headers,
             timeout=self._timeout,
             auto_decompress=True,
             trust_env=False,
@@ -141,7 +224,8 @@ class Transport:
             raise ClientMisuseError("the client is closed; create a new one")
         session = self._session
         if session is None:
-            self._loop = asyncio.get_running_loop()
+            self._loop = loop = asyncio.get_running_loop()
+            self._watchdog = Watchdog(loop)
             session = self._session = self._new_session()
             # aiohttp silently resends a GET, PUT or DELETE once when the connection drops:
             # an attempt our call path would not count, budget, trace or know had reached
@@ -167,63 +251,64 @@ class Transport:
         ``total`` that bounds the whole exchange (the client passes what is left of the
         call's deadline). ``None``: the client's connect and read, no total."""
         session = self._session_for_loop()
-        headers = self._headers
+        # The signed headers are the session's, or (with a proxy) in _request_headers.
+        headers = self._request_headers
         data: bytes | None = None
         if request.body is not None or request.idempotency_key is not None:
-            headers = self._json_headers.copy()
+            headers = {**headers, "Content-Type": "application/json"}
             if request.idempotency_key is not None:
                 headers["Idempotency-Key"] = request.idempotency_key
             if request.body is not None:
                 data = encode_json(request.body)
-        # The first attempt of an unthrottled call passes the client's own Timeout: reuse the
-        # prebuilt ClientTimeout rather than building one per call.
-        if timeout is self._options.timeout:
-            client_timeout = self._full_timeout
-        elif timeout is None:
+        if request.headers:  # a trace's traceparent; the signed headers win
+            extra = {k: v for k, v in request.headers.items() if k.lower() not in self._signed}
+            headers = {**extra, **headers}
+        if timeout is None or timeout is self._options.timeout:
             client_timeout = self._timeout
         else:
-            client_timeout = aiohttp.ClientTimeout(
-                total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
-            )
-        if request.headers:  # a trace's traceparent; the signed headers win
-            headers = {**request.headers, **headers}
+            client_timeout = self._phase_timeout(timeout)
+        watchdog = self._watchdog
+        assert watchdog is not None  # made with the session
         # The error is built inside ``except`` but raised outside it, so it carries no
         # ``__context__``: the aiohttp exception (whose repr shows the request headers,
         # the key among them) must not travel with it.
         error: APIConnectionError
         try:
-            # Awaited, not ``async with``: the context manager's __aenter__/__aexit__ are two
-            # coroutines per call more; ``finally`` does what its __aexit__ does.
-            response = await session.request(
-                request.method,
-                self._base_url + request.path,
-                params=request.query,
-                data=data,
-                headers=headers,
-                allow_redirects=False,
-                timeout=client_timeout,
-                **self._proxy_args,
-            )
-            try:
-                length = response.content_length
-                if (
-                    length is not None
-                    and length <= self._max_body
-                    and "Content-Encoding" not in response.headers
-                ):
-                    # The common case, inline: one read of a known, small, uncompressed body.
-                    body = await response.content.read()
-                    if len(body) > self._max_body:  # pragma: no cover - a server lying
-                        response.close()
-                        raise APIConnectionError(
-                            f"response body over the {self._max_body}-byte limit",
-                            retryable=False,
-                        )
-                else:
-                    body = await self._read(response)
-            finally:
-                response.release()
-                await response.wait_for_close()
+            # The total bounds the whole exchange (a wait for a pooled connection included)
+            # on the watchdog's one timer, not on a timer of aiohttp's per request.
+            with watchdog.watch(None if timeout is None else timeout.total):
+                # Awaited, not ``async with``: the context manager's __aenter__/__aexit__ are
+                # two coroutines per call more; ``finally`` does what its __aexit__ does.
+                response = await session.request(
+                    request.method,
+                    self._base_url + request.path,
+                    params=request.query,
+                    data=data,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=client_timeout,
+                    **self._proxy_args,
+                )
+                try:
+                    length = response.content_length
+                    if (
+                        length is not None
+                        and length <= self._max_body
+                        and "Content-Encoding" not in response.headers
+                    ):
+                        # The common case, inline: one read of a known, small, plain body.
+                        body = await response.content.read()
+                        if len(body) > self._max_body:  # pragma: no cover - a server lying
+                            response.close()
+                            raise APIConnectionError(
+                                f"response body over the {self._max_body}-byte limit",
+                                retryable=False,
+                            )
+                    else:
+                        body = await self._read(response)
+                finally:
+                    response.release()
+                    await response.wait_for_close()
             return RawResponse(response.status, response.headers, body)
         except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ConnectionTimeoutError):
             error = APITimeoutError(f"{request.method} {request.path} timed out")
@@ -270,6 +355,8 @@ class Transport:
     async def aclose(self) -> None:
         """Close the session and its connections; safe to call twice."""
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.close()
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -247,3 +249,47 @@ def test_builders_validate_before_building() -> None:
             to=[], subject="s", body="b", thread_id=None, send_at=None, idempotency_key=None
         )
     assert info.value.field == "to"
+
+
+def test_new_idempotency_keys_are_canonical_random_uuid4s() -> None:
+    keys = [ep.new_idempotency_key() for _ in range(2_000)]
+    assert len(set(keys)) == len(keys)
+    for key in keys:
+        parsed = uuid.UUID(key)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == key  # lower-case, hyphenated: what uuid4() prints
+    # Every random bit varies: across the keys, each of the 122 random bits is seen both ways.
+    ones = [0] * 128
+    for key in keys:
+        n = uuid.UUID(key).int
+        for bit in range(128):
+            ones[bit] += (n >> bit) & 1
+    fixed = {bit for bit in range(128) if ones[bit] in (0, len(keys))}
+    assert fixed == {76, 77, 78, 79, 62, 63}  # the version (0100) and variant (10) bits
+
+
+FORKED_KEYS = """
+import os, sys
+from pulse_async._core._endpoints import new_idempotency_key
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(read)
+    os.write(write, "\\n".join(new_idempotency_key() for _ in range(100)).encode())
+    os._exit(0)
+os.close(write)
+mine = {new_idempotency_key() for _ in range(100)}
+with os.fdopen(read) as pipe:
+    theirs = set(pipe.read().split("\\n"))
+os.waitpid(pid, 0)
+print(len(mine), len(theirs), len(mine & theirs))
+"""
+
+
+def test_a_forked_child_makes_different_keys() -> None:
+    # Straight from the OS on every call: no pool of random bytes a child would inherit.
+    # (In a fresh interpreter: forking the test process itself would copy its threads.)
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_KEYS], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["100", "100", "0"]

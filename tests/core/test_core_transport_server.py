@@ -351,3 +351,34 @@ async def test_transport_alone_without_a_per_call_deadline(server: Server, api_k
         await transport.aclose()
     assert (raw.status, raw.body) == (204, b"")
     assert server.received[0][:2] == ("DELETE", "/v2/users/usr_1")
+
+
+async def test_a_requests_own_headers_go_out_but_never_replace_the_signed_ones(
+    server: Server, api_key: str
+) -> None:
+    # A trace propagator adds headers to a request; whatever it adds, the key, the client's
+    # identity and what it accepts stay ours (case-insensitively).
+    @server.route("GET", "/v2/users/usr_1")
+    async def user(request: web.Request) -> web.Response:
+        return web.json_response({"id": "usr_1"})
+
+    options = resolve_options(
+        api_key=api_key, base_url=server.base_url, default_base_url=PULSE_BASE_URL, environ={}
+    )
+    transport = Transport(options)
+    own = {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "authorization": "Bearer someone-else",
+        "USER-AGENT": "not-us",
+        "Accept": "text/html",
+    }
+    try:
+        await transport.send(Request(method="GET", path="/users/usr_1", headers=own))
+    finally:
+        await transport.aclose()
+    headers = server.received[0][2]
+    assert headers["traceparent"] == own["traceparent"]
+    assert headers["Authorization"] == f"Bearer {api_key}"
+    assert headers["User-Agent"].startswith("pulse-messaging/")
+    assert headers["Accept"] == "application/json"
+    assert "someone-else" not in str(headers)
