@@ -2,7 +2,7 @@
 
 Life of a call
 --------------
-:meth:`AsyncClient._run` follows these steps in this order:
+The coroutine :meth:`AsyncClient._run` hands back for a call follows these steps in order:
 
 1. **Build.** A resource method validates its arguments and builds a
    :class:`~pulse_async._core._http.Request`; a POST gets its Idempotency-Key
@@ -329,8 +329,8 @@ class AsyncClient:
     def _call(
         self, request: Request, structure: Callable[[Any], T], *, deadline: float | None = None
     ) -> Coroutine[Any, Any, T]:
-        # Not a coroutine itself: it hands back ``_run``'s, one coroutine layer less per call.
-        # With a structure, the call returns a model or raises: never None.
+        # Not a coroutine itself: it hands back the first attempt's, one coroutine layer less
+        # per call. With a structure, the call returns a model or raises: never None.
         return cast("Coroutine[Any, Any, T]", self._run(self._open(request, deadline), structure))
 
     def _call_empty(self, request: Request) -> Coroutine[Any, Any, None]:
@@ -365,22 +365,83 @@ class AsyncClient:
             call.deadline = deadline
         return call
 
-    async def _run(
+    def _run(
+        self, call: _Call, structure: Callable[[Any], T] | None
+    ) -> Coroutine[Any, Any, T | None]:
+        """The call's coroutine: its first attempt, which goes on to the retries if need be.
+
+        Tracing or DEBUG logging on: the call runs in its span, each attempt through the
+        watcher. Off (the usual case): this one question is all it costs.
+        """
+        sender = self._rt.transport
+        watch = watch_call(self._options.base_url, call.request, call, sender)
+        if watch is not None:
+            return watch.run(self._attempt(call, structure, watch))
+        return self._attempt(call, structure, sender)
+
+    async def _attempt(
         self,
         call: _Call,
         structure: Callable[[Any], T] | None,
-        sender: Sender | CallWatch | None = None,
+        sender: Sender | CallWatch,
+        *,
+        retrying: bool = False,
     ) -> T | None:
-        if sender is None:
-            sender = self._rt.transport
-            # Tracing or DEBUG logging on: the call runs in its span, each attempt through
-            # the watcher. Off (the usual case): this one question is all it costs.
-            watch = watch_call(self._options.base_url, call.request, call, sender)
-            if watch is not None:
-                return await watch.run(self._run(call, structure, watch))
+        """Steps 3 to 5, once: admission, one attempt, its answer (every attempt of a call).
+
+        The first attempt (``retrying`` false) also decides, on a failure, whether the call
+        goes on (step 6) and hands over to :meth:`_retry`; a retry's failure goes back to
+        tenacity's engine, which asks the same question.
+        """
+        rt = self._rt
+        request = call.request
         try:
-            return await self._attempt(call, structure, sender)
+            now = self._clock() if call.attempts else call.started
+            # 3. Admission: a server-requested pause, then the limiter's slot.
+            if rt.limiter is not None or rt.paused_until > now:
+                await self._admit(call)
+                now = self._clock()
+            # 4. One attempt, bounded by what is left of the deadline.
+            remaining = call.deadline - now
+            if remaining <= 0:
+                raise APITimeoutError(
+                    f"{request.method} {request.path}: the call's deadline passed",
+                    idempotency_key=call.idempotency_key,
+                )
+            timeout = self._options.timeout
+            if remaining < timeout.total:
+                # The total bounds connect and read too; they stay as set (one aiohttp
+                # timeout object each, built once by the transport).
+                timeout = Timeout(connect=timeout.connect, read=timeout.read, total=remaining)
+            # else: the first attempt of an unthrottled call, no new object
+            call.attempts += 1
+            rt.stats.attempts += 1
+            try:
+                raw = call.raw = await sender.send(request, timeout=timeout)
+                result = decipher(
+                    raw.status,
+                    raw.headers,
+                    raw.body,
+                    structure,
+                    idempotency_key=call.idempotency_key,
+                    now=self._wall,
+                )
+            except PulseError as exc:
+                if exc.idempotency_key is None:
+                    exc.idempotency_key = call.idempotency_key
+                if call.ambiguous and request.method == "DELETE" and isinstance(exc, NotFoundError):
+                    # An earlier attempt may have deleted it, its answer lost: gone as asked.
+                    rt.budget.on_success(call.retries)
+                    return None
+                raise
+            # 5. Success.
+            rt.budget.on_success(call.retries)
+            if rt.limiter is not None:
+                await self._observe(raw)
+            return result
         except PulseError as exc:
+            if retrying:
+                raise  # to tenacity's engine, which decides (see _retry)
             # 6. Failure: pause on 429, then retry or raise.
             delay = await self._after_failure(call, exc)
             if delay is None:
@@ -388,56 +449,6 @@ class AsyncClient:
             first = exc
         # Retried outside the ``except``, so no later error carries this one as its context.
         return await self._retry(call, structure, sender, first, delay)
-
-    async def _attempt(
-        self, call: _Call, structure: Callable[[Any], T] | None, sender: Sender | CallWatch
-    ) -> T | None:
-        """Steps 3 to 5, once: admission, one attempt, its answer (every attempt of a call)."""
-        rt = self._rt
-        request = call.request
-        now = self._clock() if call.attempts else call.started
-        # 3. Admission: a server-requested pause, then the limiter's slot.
-        if rt.limiter is not None or rt.paused_until > now:
-            await self._admit(call)
-            now = self._clock()
-        # 4. One attempt, bounded by what is left of the deadline.
-        remaining = call.deadline - now
-        if remaining <= 0:  # aiohttp reads a total timeout <= 0 as "none at all"
-            raise APITimeoutError(
-                f"{request.method} {request.path}: the call's deadline passed",
-                idempotency_key=call.idempotency_key,
-            )
-        timeout = self._options.timeout
-        if remaining < timeout.total:
-            # The total bounds connect and read too; they stay as set (one aiohttp timeout
-            # object each, built once by the transport).
-            timeout = Timeout(connect=timeout.connect, read=timeout.read, total=remaining)
-        # else: the first attempt of an unthrottled call, no new object
-        call.attempts += 1
-        rt.stats.attempts += 1
-        try:
-            raw = call.raw = await sender.send(request, timeout=timeout)
-            result = decipher(
-                raw.status,
-                raw.headers,
-                raw.body,
-                structure,
-                idempotency_key=call.idempotency_key,
-                now=self._wall,
-            )
-        except PulseError as exc:
-            if exc.idempotency_key is None:
-                exc.idempotency_key = call.idempotency_key
-            if call.ambiguous and request.method == "DELETE" and isinstance(exc, NotFoundError):
-                # An earlier attempt may have deleted it, its answer lost: gone as asked.
-                rt.budget.on_success(call.retries)
-                return None
-            raise
-        # 5. Success.
-        rt.budget.on_success(call.retries)
-        if rt.limiter is not None:
-            await self._observe(raw)
-        return result
 
     async def _retry(
         self,
@@ -487,7 +498,7 @@ class AsyncClient:
         # 7. Backoff after the first failure (decided by the caller), then back to step 3.
         self._before_retry(call, cause, delay)
         await self._sleep(delay)
-        result: T | None = await retrying(self._attempt, call, structure, sender)
+        result: T | None = await retrying(self._attempt, call, structure, sender, retrying=True)
         return result
 
     async def _after_failure(self, call: _Call, error: PulseError) -> float | None:

@@ -79,8 +79,9 @@ class _ReadTimer(ResponseHandler):
     when it fires, either raises the timeout (nothing read since the due time) or re-arms
     for the new due time. A pooled idle connection's timer finds nothing to do and lapses.
 
-    It overrides aiohttp's two private timer methods only; :data:`LAZY_READ_TIMER` says
-    whether this aiohttp still has them (else the stock protocol is used, correct and
+    It overrides aiohttp's two private timer methods (``_reschedule_timeout``,
+    ``_drop_timeout``) and calls a third (``_on_read_timeout``); :data:`LAZY_READ_TIMER`
+    says whether this aiohttp still has them (else the stock protocol is used: correct,
     slower), and a test fails if it does not, so a rename cannot pass silently.
     """
 
@@ -116,7 +117,7 @@ class _ReadTimer(ResponseHandler):
             handle.cancel()
 
 
-#: Whether this aiohttp has the two private methods :class:`_ReadTimer` overrides.
+#: Whether this aiohttp has the private methods :class:`_ReadTimer` overrides and calls.
 LAZY_READ_TIMER = all(
     callable(getattr(ResponseHandler, name, None))
     for name in ("_reschedule_timeout", "_drop_timeout", "_on_read_timeout")

@@ -8,7 +8,6 @@ thread and runs it on the loop thread (:func:`pulse_sync._loop.run`).
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Literal, Self, TypeVar
@@ -28,6 +27,7 @@ from pulse_async.constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
 )
+from pulse_sync import _loop
 from pulse_sync._loop import Binding
 from pulse_sync._raw import PulsewaveWithRawResponse, PulseWithRawResponse
 
@@ -57,6 +57,7 @@ class Client(Generic[A]):
     _owner: bool
     _pid: int
     _client: A
+    _within: float
 
     # The defaults are AsyncPulse's, from their one home (pulse_async.constants), so that
     # they show in signatures and IDEs; test_sync_surface checks they agree.
@@ -109,16 +110,19 @@ class Client(Generic[A]):
         self._derive = derive
         self._owner = owner
         self._client = derive(binding.client())
-        self._pid = os.getpid()
+        self._pid = _loop.pid
+        # How long a call's caller waits (its total timeout, plus the handoff's grace): the
+        # options of a client never change, a forked child's client is made from the same.
+        self._within = self._client.options.timeout.total
         self._bind_resources()
 
     def _async(self) -> A:
-        """The async client of this process: the hot path, one ``getpid`` and a compare."""
-        if self._pid == os.getpid():
+        """The async client of this process: the hot path, one compare (no system call)."""
+        if self._pid == _loop.pid:
             return self._client
         # Forked: the child gets its own async client (and session) on first use.
         self._client = self._derive(self._binding.client())
-        self._pid = os.getpid()
+        self._pid = _loop.pid
         return self._client
 
     # --- public ---------------------------------------------------------------------------

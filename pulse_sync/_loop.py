@@ -14,11 +14,13 @@ Mechanics, all here and stdlib only (but for ``APITimeoutError``, loaded when ra
   thread's ``contextvars`` context, so what the caller set (an OpenTelemetry
   span, a request id in a logging context) is seen by the call.
 - **One crossing per call.** :func:`run` queues one callback with
-  ``call_soon_threadsafe`` and blocks on a plain lock released when the
-  coroutine ends: no thread or executor per call, no lock taken on the way in
-  beyond the start-up check. A task cancelled before its first step never runs
-  its coroutine (not even a ``finally``); its done callback, which runs however
-  early the task ends, releases the lock then.
+  ``call_soon_threadsafe`` (in the call's context, so nothing is copied twice)
+  and blocks on a plain lock that the call's task releases as it ends: no
+  thread or executor per call, no lock taken on the way in beyond the start-up
+  check, no done callback (nor the loop iteration it would cost). A call given
+  up before its task's first step is closed by that step, never cancelled
+  there (a task cancelled before its first step runs no line of its coroutine,
+  not even a ``finally``).
 - **Bounded by the call's deadline.** The caller waits at most the call's own
   deadline plus :data:`HANDOFF_GRACE`, whatever the loop is doing; then the call
   is cancelled on the loop (never started, if the loop had not picked it up)
@@ -65,6 +67,7 @@ import threading
 import time
 import warnings
 import weakref
+from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
@@ -117,39 +120,57 @@ class _AsyncClosable(Protocol):
 class _Call(Generic[T]):
     """One coroutine on its way through the loop, and the lock its caller waits on.
 
-    The lock is released when the coroutine ends or, for a task cancelled before
-    its first step (which never runs a line of its coroutine, not even a
-    ``finally``), by the task's done callback. A call its caller gave up on
-    before the loop picked it up is never started at all.
+    The whole handoff is one ``call_soon_threadsafe`` (of :meth:`start`, run in
+    the caller's context), one task and one lock, released by the task itself as
+    it ends: no done callback, so no loop iteration after the answer.
+
+    A task cancelled before its first step never runs a line of its coroutine
+    (not even a ``finally``), so nothing may cancel one of ours that early: the
+    caller gives up through :attr:`abandoned`, which the first step reads, and
+    :meth:`cancel` cancels only a task already running. The only other
+    canceller, the exit hook, runs after every task it finds has started (see
+    :meth:`start`).
     """
 
-    __slots__ = ("_context", "abandoned", "coro", "done", "error", "result", "task")
+    __slots__ = ("abandoned", "context", "coro", "done", "error", "result", "started", "task")
 
     def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
         self.coro: Coroutine[Any, Any, T] | None = coro
         # The caller's context variables travel with the call (its current trace span,
         # so the call's span is the caller's child): a copy, so nothing set there leaks back.
-        self._context = contextvars.copy_context()
-        self.done = threading.Lock()
+        self.context = contextvars.copy_context()
+        self.done = _allocate_lock()
         self.done.acquire()
         self.result: T | None = None
         self.error: BaseException | None = None
         self.task: asyncio.Task[None] | None = None
         #: Set by the caller's thread when it stops waiting (Ctrl-C, the deadline).
         self.abandoned = False
+        #: Set by the task's first step: from then on cancelling the task is safe.
+        self.started = False
 
-    def start(self) -> None:
-        """On the loop: wrap the coroutine in a task, unless the caller already gave up."""
-        if self.abandoned:
+    def start(self, owner: _Owner, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop: wrap the coroutine in a task, unless the call is over already.
+
+        Refused once the exit hook has begun (:attr:`_Owner.closed` is set before
+        it queues its work, so every task it will cancel was created, and its
+        first step queued, before its own).
+        """
+        if self.abandoned or owner.closed:
             self._close_unstarted()
             self.done.release()
             return
-        self.task = asyncio.get_running_loop().create_task(self._drive(), context=self._context)
-        self.task.add_done_callback(self._finished)
+        self.task = loop.create_task(self._drive(), context=self.context)
 
     async def _drive(self) -> None:
+        self.started = True
         coro, self.coro = self.coro, None
         assert coro is not None
+        if self.abandoned:  # given up between start and this first step
+            coro.close()
+            self.error = asyncio.CancelledError()
+            self.done.release()
+            return
         try:
             self.result = await coro
         except BaseException as exc:
@@ -157,13 +178,6 @@ class _Call(Generic[T]):
             # KeyboardInterrupt included: nothing may escape into the loop.
             self.error = exc
         finally:
-            self.done.release()  # at once, not a loop iteration later in _finished
-
-    def _finished(self, _task: asyncio.Task[None]) -> None:
-        # Cancelled before its first step, _drive never ran (nor its ``finally``): the
-        # coroutine is still here, unstarted. Otherwise _drive has released the lock.
-        if self.coro is not None:
-            self._close_unstarted()
             self.done.release()
 
     def _close_unstarted(self) -> None:
@@ -173,8 +187,8 @@ class _Call(Generic[T]):
             self.error = asyncio.CancelledError()
 
     def cancel(self) -> None:
-        """On the loop: cancel the task (a no-op once it has finished or never started)."""
-        if self.task is not None:
+        """On the loop: cancel a running task (before its first step, ``abandoned`` does)."""
+        if self.started and self.task is not None:
             self.task.cancel()
 
     def abandon(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -345,6 +359,9 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 _owner = _Owner()
+#: This process's id, kept by the fork hook: the sync clients' hot path compares with it
+#: instead of asking the kernel (``os.getpid`` is a system call) on every call.
+pid = os.getpid()
 
 
 def run(coro: Coroutine[Any, Any, T], *, within: float | None = None) -> T:
@@ -376,7 +393,8 @@ def run(coro: Coroutine[Any, Any, T], *, within: float | None = None) -> T:
     bound = _bound(within)
     call = _Call(coro)
     try:
-        loop.call_soon_threadsafe(call.start)
+        # In the call's own context: the handle does not copy the caller's once more.
+        loop.call_soon_threadsafe(call.start, state, loop, context=call.context)
     except RuntimeError:  # the loop was closed at interpreter exit
         coro.close()
         raise RuntimeError("pulse_sync's loop thread has shut down (interpreter exit)") from None
@@ -385,8 +403,8 @@ def run(coro: Coroutine[Any, Any, T], *, within: float | None = None) -> T:
     except BaseException:
         # Ctrl-C (or another asynchronous exception) while waiting: abandon the call
         # for real, on the loop, wait a moment for the cancellation to land (the lock is
-        # released however early the task was cancelled, even before its first step), then
-        # let the exception through.
+        # released however early the call is given up: before its start, before its first
+        # step, or while it runs), then let the exception through.
         if not call.abandon(loop):
             call.done.acquire(timeout=_CANCEL_GRACE)
         raise
@@ -642,7 +660,8 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     """In a forked child: a new owner; the parent's is kept, inherited, and never touched."""
-    global _owner
+    global _owner, pid
+    pid = os.getpid()
     old = _owner
     old.clients_at_fork = [slot.client for slot in old.slots]
     # Binding._rebind gives each binding a fresh client on first use. The parent's owner

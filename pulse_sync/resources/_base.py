@@ -25,6 +25,9 @@ A_co = TypeVar("A_co", bound=_Async, covariant=True)
 class HasAsync(Protocol[A_co]):
     """The sync client, as seen by a resource."""
 
+    #: The total timeout of a call (``options.timeout.total``), read once per client.
+    _within: float
+
     def _async(self) -> A_co:
         """The async client to run the call with (made afresh after a fork)."""
         ...
@@ -40,8 +43,8 @@ class Resource(Generic[A_co]):
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run one call on the loop thread; wait no longer than its total timeout (+ grace)."""
-        return run(coro, within=self._client._async().options.timeout.total)
+        return run(coro, within=self._client._within)
 
     def _pager(self, pager: AsyncPager[T]) -> Pager[T]:
         """A sync pager whose every page waits no longer than a call's total timeout."""
-        return Pager(pager, within=self._client._async().options.timeout.total)
+        return Pager(pager, within=self._client._within)

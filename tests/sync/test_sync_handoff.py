@@ -7,6 +7,7 @@ while a call waits to be picked up is decided by the test, not by timing.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import linecache
 import signal
@@ -110,6 +111,104 @@ def test_ctrl_c_before_the_first_step_cancels_the_call_at_once() -> None:
     assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
     assert started == []
     assert loop_mod.run(asyncio.sleep(0, "still serving")) == "still serving"
+
+
+def test_ctrl_c_between_the_start_and_the_first_step_never_starts_the_call() -> None:
+    """The task exists but has not run its first step when the caller gives up.
+
+    That first step closes the coroutine unstarted and releases the caller; the
+    old main ran it (a request sent for a caller already gone) before the
+    cancellation landed.
+    """
+    assert threading.current_thread() is threading.main_thread()
+    main = threading.main_thread().ident
+    assert main is not None
+    started: list[bool] = []
+    coro = _forever(started)
+    loop = loop_mod._owner.loop
+    with loop_held() as first_gate:
+        assert loop is not None
+        second_gate, held_again = threading.Event(), threading.Event()
+
+        def hold_again() -> None:
+            held_again.set()
+            second_gate.wait(HANG_GUARD)  # a hang guard: the interrupter sets the gate
+
+        def interrupter() -> None:
+            first = _wait_until(lambda: _waiting_line(main), "the call to wait")
+            # Queued behind the call's start: the start creates the task, whose first
+            # step is queued behind this, so the loop stops between the two.
+            loop.call_soon_threadsafe(hold_again)
+            first_gate.set()
+            assert held_again.wait(HANG_GUARD)
+            signal.pthread_kill(main, signal.SIGINT)
+            _wait_until(
+                lambda: _waiting_line(main) not in (None, first), "the wait for the cancellation"
+            )
+            second_gate.set()
+
+        helper = threading.Thread(target=interrupter, daemon=True)
+        helper.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                loop_mod.run(coro)
+        finally:
+            second_gate.set()
+        helper.join(HANG_GUARD)
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    assert started == []
+    assert loop_mod.run(_tasks_left()) == 0
+    assert loop_mod.run(asyncio.sleep(0, "still serving")) == "still serving"
+
+
+def test_a_call_started_once_the_exit_hook_has_begun_is_closed_not_run() -> None:
+    """After ``_shutdown`` marks the owner closed, a start that lands is refused.
+
+    The exit hook cancels every task it finds; one created after it began could be
+    cancelled before its first step, which would never run its coroutine nor
+    release its caller. So no task is created then: the caller gets
+    ``CancelledError`` at once and the coroutine is closed, never started.
+    """
+    loop_mod.run(asyncio.sleep(0))
+    loop = loop_mod._owner.loop
+    assert loop is not None
+    exiting = loop_mod._Owner()
+    exiting.closed = True
+    started: list[bool] = []
+    coro = _forever(started)
+    call = loop_mod._Call(coro)
+    loop.call_soon_threadsafe(call.start, exiting, loop, context=call.context)
+    assert call.done.acquire(timeout=HANG_GUARD)
+    assert isinstance(call.error, asyncio.CancelledError)
+    assert call.task is None
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    assert started == []
+
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+_seen_inside: contextvars.ContextVar[str] = contextvars.ContextVar("seen_inside")
+
+
+async def _read_and_set() -> str | None:
+    _seen_inside.set("set on the loop")
+    return _request_id.get(None)
+
+
+def test_each_call_runs_in_a_copy_of_its_callers_context() -> None:
+    """Each thread's value reaches its own calls; what a call sets never leaks back."""
+    barrier = threading.Barrier(THREADS)
+
+    def caller(n: int) -> list[str | None]:
+        _request_id.set(f"req-{n}")
+        barrier.wait(HANG_GUARD)
+        seen = [loop_mod.run(_read_and_set()) for _ in range(5)]
+        assert _seen_inside.get(None) is None
+        return seen
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(caller, range(THREADS), timeout=HANG_GUARD))
+    assert results == [[f"req-{n}"] * 5 for n in range(THREADS)]
+    assert loop_mod.run(_read_and_set()) is None  # this thread never set it
 
 
 def test_a_call_given_up_before_the_loop_picks_it_up_never_starts() -> None:
