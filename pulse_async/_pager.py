@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar, cast
 
@@ -96,15 +97,18 @@ class AsyncPageIterator(Generic[T]):
     """
 
     __slots__ = (
+        "__weakref__",
         "_cursor",
         "_done",
         "_empty_run",
         "_error",
         "_fetch",
+        "_hint",
         "_next",
         "_prefetch",
         "_seen",
         "_structure",
+        "_waiting",
     )
 
     def __init__(
@@ -123,6 +127,10 @@ class AsyncPageIterator(Generic[T]):
         self._seen: set[str] = set()
         self._empty_run = 0
         self._next: asyncio.Task[Any] | None = None
+        # While the caller waits for the page fetched ahead (``_waiting``), that fetch starts
+        # the request after it as soon as its body is in (``_hint``: the cursor it guessed).
+        self._waiting = False
+        self._hint: str | None = None
 
     def __aiter__(self) -> AsyncPageIterator[T]:
         return self
@@ -135,9 +143,16 @@ class AsyncPageIterator(Generic[T]):
             raise self._error
         task, self._next = self._next, None
         try:
-            got = await (task if task is not None else self._fetch(self._cursor))
+            if task is None:
+                got = await self._fetch(self._cursor)
+            else:
+                self._waiting = True
+                try:
+                    got = await task
+                finally:
+                    self._waiting = False
         except BaseException:
-            self._done = True
+            self._stop()  # and the request the page fetched ahead may have started
             raise
         structure = self._structure
         if structure is None:
@@ -146,16 +161,13 @@ class AsyncPageIterator(Generic[T]):
             if self._prefetch and not self._done and self._error is None:
                 self._next = self._start(self._cursor)
             return page
-        hint: str | None = None
+        # A cursor the fetch we waited for guessed and started, as it ended (or None).
+        hint, self._hint = self._hint, None
         if type(got) is Unparsed:
             # The raw body: when its tail names the next page, that request leaves first,
             # and the body is parsed and structured while it travels.
-            if self._prefetch:
-                hint = next_cursor_hint(got.body)
-                # Never a request the parsed page could not lead to: not a cursor already
-                # followed, nor one past the empty-page limit.
-                if hint in self._seen or self._empty_run + 1 >= MAX_EMPTY_PAGES:
-                    hint = None
+            if hint is None and self._prefetch:
+                hint = self._guess(got.body)
                 if hint is not None:
                     self._next = self._start(hint)
                     await self._let_it_send()
@@ -190,10 +202,33 @@ class AsyncPageIterator(Generic[T]):
             self._stop()
             raise
 
+    def _guess(self, body: bytes) -> str | None:
+        """The next cursor read off ``body``, unless the parsed page could not lead there:
+        a cursor already followed, or a page past the empty-page limit."""
+        hint = next_cursor_hint(body)
+        if hint in self._seen or self._empty_run + 1 >= MAX_EMPTY_PAGES:
+            return None
+        return hint
+
     def _start(self, cursor: str | None) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(self._fetch(cursor))
+        # The task holds the iterator weakly: one dropped mid-iteration is collected, and
+        # its __del__ cancels the task.
+        task = asyncio.ensure_future(_ahead(weakref.ref(self), self._fetch, cursor))
         task.add_done_callback(_retrieve)
         return task
+
+    def _chain(self, got: Any) -> None:
+        """Called by the fetch of the page the caller waits for, as it ends: start the
+        request for the page after it now, before the page is handed over.
+
+        The caller waiting means the page before was handed over: the request started
+        here is one page ahead of this one, as ``__anext__`` would start it.
+        """
+        if self._waiting and not self._done and self._next is None and type(got) is Unparsed:
+            hint = self._guess(got.body)
+            if hint is not None:
+                self._hint = hint
+                self._next = self._start(hint)
 
     def _advance(self, cursor: object, has_more: bool, empty: bool) -> None:
         """Decide, from page *k*, whether and where page *k+1* is."""
@@ -238,6 +273,19 @@ class AsyncPageIterator(Generic[T]):
         if task is not None and not task.done():
             with contextlib.suppress(RuntimeError):  # its loop is already closed
                 task.cancel()
+
+
+async def _ahead(
+    pages: weakref.ref[AsyncPageIterator[Any]],
+    fetch: Callable[[str | None], Awaitable[Any]],
+    cursor: str | None,
+) -> Any:
+    """A page fetched ahead (no turn of the loop between its answer and the next request)."""
+    got = await fetch(cursor)
+    iterator = pages()
+    if iterator is not None:
+        iterator._chain(got)
+    return got
 
 
 def _unreadable(exc: BaseException) -> APIConnectionError:

@@ -124,7 +124,8 @@ async def collect(pager: AsyncPager[Any], into: list[Any]) -> None:
 
 
 class RawServer:
-    """Pages of raw JSON bodies: page *n* names ``c<n>``; ``hang`` after ``answer`` pages."""
+    """Pages of raw JSON bodies: page *n* names ``c<n>`` and comes after ``turns`` turns of
+    the loop; every request after the first ``answer`` ones waits until cancelled."""
 
     def __init__(
         self,
@@ -132,8 +133,10 @@ class RawServer:
         per_page: int = 2,
         answer: int | None = None,
         bodies: dict[int, bytes] | None = None,
+        turns: int = 1,
     ) -> None:
         self.per_page = per_page
+        self.turns = turns
         self.answer = answer
         self.bodies = bodies or {}
         self.started: list[str | None] = []
@@ -150,7 +153,8 @@ class RawServer:
             except asyncio.CancelledError:
                 self.cancelled.append(cursor)
                 raise
-        await asyncio.sleep(0)
+        for _ in range(self.turns):
+            await asyncio.sleep(0)
         body = self.bodies.get(n)
         if body is None:
             data = [n * 1000 + i for i in range(self.per_page)]
@@ -339,6 +343,67 @@ async def test_cancelled_while_the_request_ahead_is_written_the_iteration_stops(
         await asyncio.sleep(0)
     assert server.started == [None, "c1"]
     assert server.cancelled == ["c1"]
+    with pytest.raises(StopAsyncIteration):
+        await anext(pages)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_while_the_caller_waits_the_next_request_leaves_as_the_answer_arrives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The caller is already waiting for page k+1: the fetch of page k+1 starts page k+2's
+    # request itself, as its answer comes in, with no turn of the loop in between; the
+    # caller's own turn reads the guess it made (and starts nothing more).
+    import pulse_async._pager as pager_module
+
+    real = pager_module.next_cursor_hint
+    guessed_in: list[bool] = []
+    consumer = asyncio.current_task()
+
+    def spy(body: bytes) -> str | None:
+        guessed_in.append(asyncio.current_task() is consumer)
+        return real(body)
+
+    monkeypatch.setattr(pager_module, "next_cursor_hint", spy)
+    server = RawServer()
+    pages = AsyncPager(server.fetch, server.structure).pages()
+    got = [(await anext(pages)).data for _ in range(4)]
+    assert got == [[1000, 1001], [2000, 2001], [3000, 3001], [4000, 4001]]
+    # page 1 is fetched by the caller itself; every later guess is made by the fetch
+    assert guessed_in == [True, False, False, False]
+    assert server.started == [None, "c1", "c2", "c3", "c4"]  # one ahead, never more
+    await pages.aclose()
+    assert server.cancelled == []  # c4 had been answered
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_a_caller_cancelled_while_waiting_cancels_the_request_started_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Page 2's fetch answers and starts page 3's request (the caller waits), and the
+    # caller is cancelled right then, before it takes page 2: both stop, nothing is left.
+    import pulse_async._pager as pager_module
+
+    real = pager_module.next_cursor_hint
+    waiting: list[asyncio.Task[Any]] = []
+
+    def cancel_the_caller(body: bytes) -> str | None:
+        if waiting and asyncio.current_task() is not waiting[0]:
+            waiting[0].cancel()  # we are in the fetch of page 2, the caller waits for it
+        return real(body)
+
+    monkeypatch.setattr(pager_module, "next_cursor_hint", cancel_the_caller)
+    server = RawServer(answer=2, turns=5)  # the caller is waiting before page 2 comes
+    pages = AsyncPager(server.fetch, server.structure).pages()
+    await anext(pages)
+    waiting.append(asyncio.ensure_future(anext(pages)))
+    with pytest.raises(asyncio.CancelledError):
+        await waiting[0]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert server.started == [None, "c1", "c2"]
+    assert server.cancelled == ["c2"]
     with pytest.raises(StopAsyncIteration):
         await anext(pages)
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
