@@ -18,7 +18,11 @@ escapes), the request for *c* leaves before the body is parsed. In a JSON object
 those closing members can only be the top level's (a valid JSON text is read
 the same way from the end), so a well-formed answer always confirms it; the
 parsed page still decides (an answer that does not, or does not parse, cancels
-that request, and the pager goes on as the parsed page says).
+that request, and the pager goes on as the parsed page says). When the caller is
+already waiting for the page fetched ahead, that fetch starts the next request
+itself as its answer comes in, with no turn of the event loop in between; the
+caller waiting means the page before was handed over, so that is still one page
+ahead.
 
 Iteration stops when the server says ``has_more: false`` (even if it sent a
 cursor), or when no (or only a blank) cursor comes back. An empty page with
