@@ -186,9 +186,21 @@ def report(
         " with the standard library's `json` (`PULSE_JSON=stdlib`) except where a row says"
         " orjson. One driver for all: a fixed pool of tasks (threads for sync clients)"
         " pulling call numbers from one counter. The *lean prototype* is the leanest SDK one"
-        " can write on aiohttp (the SDK's headers, a prebuilt timeout, status check, JSON,"
-        " structuring into a `MessageReceipt`; no retry engine or error mapping): the floor"
-        " for `AsyncPulse`.",
+        " can write on aiohttp's public API (the SDK's headers, a prebuilt `ClientTimeout`,"
+        " status check, JSON, structuring into a `MessageReceipt`; no retry engine or error"
+        " mapping). It is no longer a floor for `AsyncPulse`: aiohttp's own total and"
+        " `sock_read` timeouts make and cancel three loop timers per request, which the"
+        " SDK's watchdog and lazily re-armed read timer do not (see the profile section).",
+        "",
+        "**The sync floor.** `pulse_sync` runs each call on its loop thread: two thread"
+        " switches, a wake-up of the loop and a lock per call, which `AsyncPulse` sequential"
+        " does not pay. The *sync handoff floor* rows measure, in one process and in"
+        " alternating blocks, the leanest per-call handoff one can write (a long-lived task"
+        " on the loop thread awaiting each call inline, woken by one `call_soon_threadsafe`,"
+        " one lock; none of `pulse_sync`'s guarantees): when it is as far from `AsyncPulse`"
+        " sequential as `pulse_sync` is, the gap is the crossing itself on this machine (a"
+        " nested virtual machine, where every block and wake-up costs tens of µs), not"
+        " `pulse_sync`'s code.",
         "",
         "Peers: stripe is driven through `StripeClient.raw_request_async('post', '/v2/messages',"
         " ...)` with `http_client=stripe.AIOHTTPClient()` and `base_addresses={'api': <server>}`"
