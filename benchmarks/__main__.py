@@ -67,6 +67,37 @@ def _load() -> str:
         return "unknown"
 
 
+def cite_sync_floor(rows: list[Row]) -> None:
+    """A sync target not met says what the leanest handoff reached in the same run."""
+    floors = {
+        loop: row
+        for row in rows
+        for loop in ("asyncio", "uvloop")
+        if row.workload.startswith(f"sync handoff floor ({loop})")
+        and row.what.startswith("lean handoff")
+    }
+    for row in rows:
+        if row.met is not False or not row.workload.endswith("sequential calls"):
+            continue
+        loop = "uvloop" if "uvloop" in row.what else "asyncio"
+        floor = floors.get(loop)
+        if floor is None:
+            continue
+        try:
+            reached = float(floor.value.rstrip("×"))
+        except ValueError:
+            continue
+        blame = (
+            "the thread crossing itself costs that much here"
+            if reached < 0.90
+            else "so pulse_sync's own code is the gap"
+        )
+        row.why += (
+            f"; the leanest per-call handoff reaches {floor.value} of AsyncPulse sequential"
+            f" in the same run (sync handoff floor rows): {blame}"
+        )
+
+
 def table(rows: list[Row]) -> str:
     """The results as a Markdown table."""
     head = (
@@ -280,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ctx.close()
     rows = [row for name in selected for row in results.get(name, [])]
+    cite_sync_floor(rows)
     elapsed = time.perf_counter() - t0
     loads = f"{load_before} before, {_load()} after"
     print()
