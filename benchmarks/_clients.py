@@ -228,7 +228,7 @@ class OpenAI(AsyncClient):
 
 
 class Lean(AsyncClient):
-    """The leanest SDK one could write on aiohttp: the floor for ``AsyncPulse``.
+    """The leanest SDK one could write on aiohttp's public API.
 
     It does what the SDK's success path must do and nothing more: the SDK's own
     signed headers with a fresh ``Idempotency-Key``, the body encoded, a

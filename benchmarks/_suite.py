@@ -394,14 +394,14 @@ FANOUT_TARGET = Target(0.90, cpu_cap=1.15)
 def fanout(ctx: Context) -> list[Row]:
     """5,000 ``POST /v2/messages`` at concurrency 64 on the reference server.
 
-    The target row (asyncio's loop on both sides), the lean floor, and the optional
+    The target row (asyncio's loop on both sides), the lean prototype, and the optional
     speedups in the same run: orjson, and uvloop (paired with raw aiohttp on uvloop).
     """
     cfg = ctx.config
     n, c, warm = cfg.fanout_calls, cfg.fanout_concurrency, ctx.warmup(cfg.fanout_calls)
     reference = Variant("raw aiohttp", _send("aiohttp", n, c, warm))
     sdk = Variant(SDK, _send("sdk", n, c, warm), STDLIB_JSON)
-    lean = Variant("lean prototype (floor on aiohttp)", _send("lean", n, c, warm))
+    lean = Variant("lean prototype (aiohttp's public API)", _send("lean", n, c, warm))
     with_orjson = Variant(f"{SDK} + orjson", _send("sdk", n, c, warm), ORJSON, requires=("orjson",))
     raw_uv = Variant(
         "raw aiohttp (uvloop)", _send("aiohttp", n, c, warm, "uvloop"), requires=("uvloop",)
