@@ -76,15 +76,23 @@ class Pinning:
 # --- the server ----------------------------------------------------------------------------------
 
 
+#: How late the ``"latency"`` server answers a page of users: the low end of a real API's
+#: page latency (a same-region API answers in 1-20 ms). A whole millisecond: uvloop's timers
+#: count in milliseconds.
+PAGE_LATENCY = 0.001
+
 #: How each kind of server is started (``--port 0``: a free port; the URL is printed).
 SERVER_COMMANDS = {
     "reference": ("-m", "benchmarks._refserver", "--port", "0"),
+    "latency": (
+        "-m", "benchmarks._refserver", "--port", "0", "--page-latency", str(PAGE_LATENCY)
+    ),
     "stateful": ("-m", "pulse_async.testing", "--port", "0"),
-}
+}  # fmt: skip
 
 
 class Server:
-    """A server in its own pinned process: ``"reference"`` or ``"stateful"``."""
+    """A server in its own pinned process: ``"reference"``, ``"latency"`` or ``"stateful"``."""
 
     def __init__(self, pinning: Pinning, kind: str = "reference", args: Sequence[str] = ()) -> None:
         self._pinning = pinning

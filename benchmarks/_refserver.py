@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import signal
 import sys
@@ -107,12 +108,29 @@ class Answers:
 
 
 class Connection(asyncio.Protocol):
-    """One keep-alive connection: parse, look the answer up, write it."""
+    """One keep-alive connection: parse, look the answer up, write it.
 
-    __slots__ = ("answers", "authorized", "parser", "target", "transport")
+    With ``page_latency``, a page of users is written that many seconds after its
+    request is read: the time a real API's page takes to come back (network and its
+    own servers), spent on a loop timer, not on this machine's CPU. Answers keep the
+    order of their requests (pipelined ones wait behind a late page).
+    """
 
-    def __init__(self, answers: Answers) -> None:
+    __slots__ = (
+        "answers",
+        "authorized",
+        "late",
+        "page_latency",
+        "parser",
+        "target",
+        "transport",
+    )
+
+    def __init__(self, answers: Answers, page_latency: float = 0.0) -> None:
         self.answers = answers
+        self.page_latency = page_latency
+        #: Answers waiting for their time, in request order: (loop time, bytes, keep-alive).
+        self.late: collections.deque[tuple[float, bytes, bool]] = collections.deque()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.target = b""
@@ -143,20 +161,45 @@ class Connection(asyncio.Protocol):
             self.authorized = True
 
     def on_message_complete(self) -> None:
+        keep_alive = self.parser.should_keep_alive()
+        delay = 0.0
+        if not self.authorized:
+            answer = self.answers.unauthorized
+        else:
+            method = self.parser.get_method()
+            answer = self.answers.answer(method, self.target)
+            if method == b"GET":
+                delay = self.page_latency
+        if not delay and not self.late:
+            self._write(answer, keep_alive)
+            return
+        loop = asyncio.get_running_loop()
+        self.late.append((loop.time() + delay, answer, keep_alive))
+        if len(self.late) == 1:
+            loop.call_at(self.late[0][0], self._write_late)
+
+    def _write_late(self) -> None:
+        _, answer, keep_alive = self.late.popleft()
+        self._write(answer, keep_alive)
+        if self.late:
+            asyncio.get_running_loop().call_at(self.late[0][0], self._write_late)
+
+    def _write(self, answer: bytes, keep_alive: bool) -> None:
         transport = self.transport
         assert transport is not None
-        if not self.authorized:
-            transport.write(self.answers.unauthorized)
-        else:
-            transport.write(self.answers.answer(self.parser.get_method(), self.target))
-        if not self.parser.should_keep_alive():
+        if transport.is_closing():
+            return
+        transport.write(answer)
+        if not keep_alive:
             transport.close()
 
 
-async def serve(host: str, port: int, users: int) -> None:
+async def serve(host: str, port: int, users: int, page_latency: float = 0.0) -> None:
     answers = Answers(users)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(answers), host, port, backlog=1024)
+    server = await loop.create_server(
+        lambda: Connection(answers, page_latency), host, port, backlog=1024
+    )
     bound = server.sockets[0].getsockname()[1]
     print(f"Reference server listening on http://{host}:{bound}")
     print(f"  Pulse v2:    http://{host}:{bound}/v2")
@@ -175,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument(
+        "--page-latency",
+        type=float,
+        default=0.0,
+        help="seconds before a page of users is written (a timer, not CPU)",
+    )
     args = parser.parse_args(argv)
     try:
         import uvloop
@@ -183,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
     with runner:
-        runner.run(serve(args.host, args.port, args.users))
+        runner.run(serve(args.host, args.port, args.users, args.page_latency))
     return 0
 
 
