@@ -155,11 +155,11 @@ class ClientTimers:
 
 
 async def test_a_body_that_keeps_coming_slower_than_read_in_all_succeeds() -> None:
-    # 8 pieces 0.1 s apart: 0.8 s in all, over twice `read`, never `read` between two.
+    # 8 pieces 0.1 s apart: 0.8 s in all (over `read`), 0.4 s short of `read` between two.
     async with (
         Loopback() as server,
         AsyncPulse(
-            KEY, base_url=server.url, timeout=Timeout(connect=5, read=0.35, total=10), max_retries=0
+            KEY, base_url=server.url, timeout=Timeout(connect=5, read=0.5, total=10), max_retries=0
         ) as pulse,
     ):
         server.handler = trickle(8, 0.1)
@@ -186,19 +186,19 @@ async def test_a_body_that_stops_coming_times_out_at_read() -> None:
 async def test_a_pooled_connection_idle_past_read_serves_the_next_calls() -> None:
     # The first call leaves its connection's read timer armed; it fires while the
     # connection sits idle in the pool, finds nothing being read and lapses. The next
-    # calls on that connection, one answered just inside `read`, succeed.
+    # calls on that connection, answered 0.2 s into a 0.5 s `read`, succeed.
     async with (
         Loopback() as server,
         AsyncPulse(
-            KEY, base_url=server.url, timeout=Timeout(connect=5, read=0.25, total=10), max_retries=0
+            KEY, base_url=server.url, timeout=Timeout(connect=5, read=0.5, total=10), max_retries=0
         ) as pulse,
     ):
         await send(pulse)
-        await asyncio.sleep(0.6)
-        server.handler = slow(0.15)
+        await asyncio.sleep(1.2)
+        server.handler = slow(0.2)
         await send(pulse)
         await send(pulse)
-        server.handler = slow(0.5)
+        server.handler = slow(1.5)
         with pytest.raises(APITimeoutError):
             await send(pulse)
     assert len(set(server.peers[:3])) == 1  # one kept-alive connection served the three
@@ -287,7 +287,7 @@ def test_on_uvloop_too() -> None:
         async with (
             Loopback() as server,
             AsyncPulse(
-                KEY, base_url=server.url, timeout=Timeout(connect=5, read=0.35, total=10)
+                KEY, base_url=server.url, timeout=Timeout(connect=5, read=0.5, total=10)
             ) as pulse,
         ):
             server.handler = trickle(8, 0.1)
